@@ -1,0 +1,269 @@
+"""Selective scan (the S6 recurrence of Mamba) with interchangeable backends.
+
+All backends compute the same function as mamba-ssm's ``selective_scan_ref``::
+
+    dt_t  = softplus(delta_t + delta_bias)                  (B, D, L)
+    h_t   = exp(dt_t * A) * h_{t-1} + dt_t * B_t * u_t       (B, D, N) per step, h_{-1} = 0
+    y_t   = sum_n C_t[n] * h_t[n] + D * u_t                  (B, D, L)
+
+Shapes: ``u, delta (B, D, L)``; ``A (D, N)`` (negative); ``B, C (B, G, N, L)`` where channel
+block ``g`` (``D // G`` consecutive channels) uses group ``g``; ``D, delta_bias (D,)``.
+Computation is fp32; the output has ``u``'s dtype.
+
+Backends
+--------
+``ref``      a plain sequential loop over L: the oracle (slow, exact).
+``sequential`` the recurrence as one in-place fused multiply-add per time step over all
+             (batch, channel, state) lanes, written straight into the output buffer; backward is
+             the same recurrence in reverse (custom autograd). Memory-bound and cache-friendly:
+             the CPU default. Products of decays only, so it is stable for any dt >= 0, A < 0.
+``chunked``  a two-level scan: a sequential scan inside chunks of ``c`` steps, run for all
+             chunks at once, then a carry pass over the ``L / c`` chunk ends and one broadcast
+             fix-up. It only ever multiplies decays in (0, 1] (never divides by a cumulative
+             decay), so it cannot overflow for any ``dt >= 0`` and ``A < 0``. Its backward is the
+             same scan run in reverse (custom autograd), so memory stays O(L * D * N).
+             Needs ~2 sqrt(L) sequential steps instead of L: the CUDA fallback.
+``mamba``    mamba-ssm's fused CUDA kernel (``selective_scan_fn``), CUDA tensors only. The
+             import happens lazily in :func:`load_mamba_kernel`, the only place that touches
+             mamba_ssm.
+
+``backend="auto"`` picks ``sequential`` on CPU; on CUDA ``mamba`` when the kernel imports, else
+``chunked``.
+The environment variable ``SASMAMBA_SCAN`` forces a backend globally.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+
+import torch
+import torch.nn.functional as F
+
+BACKENDS = ("ref", "sequential", "chunked", "mamba")
+
+
+class ScanBackendError(RuntimeError):
+    """A forced scan backend cannot run on the given tensors / machine."""
+
+
+@functools.lru_cache(maxsize=1)
+def load_mamba_kernel():
+    """Return mamba-ssm's ``selective_scan_fn`` or ``None`` when it cannot be imported.
+
+    This is the only place in sasmamba that imports mamba_ssm (an optional CUDA extension,
+    ``pip install "sasmamba[gpu]"``).
+    """
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn  # noqa: PLC0415
+    except Exception:  # ImportError, missing compiled selective_scan_cuda, CUDA/ABI mismatch ...
+        return None
+    return selective_scan_fn
+
+
+def available_backends(device: torch.device | str = "cpu") -> list[str]:
+    """Backends that can run on ``device`` on this machine."""
+    device = torch.device(device)
+    out = ["ref", "sequential", "chunked"]
+    if device.type == "cuda" and load_mamba_kernel() is not None:
+        out.append("mamba")
+    return out
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """Turn ``auto`` (or the ``SASMAMBA_SCAN`` override) into a concrete backend name."""
+    if backend == "auto":
+        backend = os.environ.get("SASMAMBA_SCAN", "auto") or "auto"
+    if backend == "auto":
+        if device.type != "cuda":
+            return "sequential"
+        return "mamba" if load_mamba_kernel() is not None else "chunked"
+    if backend not in BACKENDS:
+        raise ScanBackendError(f"unknown scan backend {backend!r}; expected one of {BACKENDS} or 'auto'")
+    if backend == "mamba":
+        if device.type != "cuda":
+            raise ScanBackendError(f"scan backend 'mamba' needs CUDA tensors, found device {device}; "
+                                   "use 'sequential' or 'chunked' on CPU")
+        if load_mamba_kernel() is None:
+            raise ScanBackendError("scan backend 'mamba' requested but mamba_ssm does not import; "
+                                   'install it with pip install "sasmamba[gpu]" on a CUDA machine')
+    return backend
+
+
+# --------------------------------------------------------------------------------------------
+# the oracle
+def selective_scan_ref(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True):
+    """Sequential fp32 loop (mamba-ssm's ``selective_scan_ref`` without ``z``)."""
+    dtype_in = u.dtype
+    u, delta, A, B, C = (t.float() for t in (u, delta, A, B, C))
+    if delta_bias is not None:
+        delta = delta + delta_bias.float()[..., None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    batch, dim, length = u.shape
+    groups = B.shape[1]
+    Bx = B.repeat_interleave(dim // groups, dim=1)  # (B, D, N, L)
+    Cx = C.repeat_interleave(dim // groups, dim=1)
+    dA = torch.exp(torch.einsum("bdl,dn->bdln", delta, A))
+    dBu = torch.einsum("bdl,bdnl,bdl->bdln", delta, Bx, u)
+    h = u.new_zeros(batch, dim, A.shape[1])
+    ys = []
+    for t in range(length):
+        h = dA[:, :, t] * h + dBu[:, :, t]
+        ys.append(torch.einsum("bdn,bdn->bd", h, Cx[:, :, :, t]))
+    y = torch.stack(ys, dim=2)
+    if D is not None:
+        y = y + u * D.float()[:, None]
+    return y.to(dtype_in)
+
+
+# --------------------------------------------------------------------------------------------
+# two-level chunked linear recurrence  h_t = a_t * h_{t-1} + b_t  along dim 0
+def default_chunk(length: int) -> int:
+    """Chunk length minimising the number of sequential steps (~2 sqrt(L))."""
+    return max(1, int(round(math.sqrt(length))))
+
+
+@torch.no_grad()
+def _linrec_sequential(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """One fused multiply-add per step into the output buffer; ``(L, M)`` -> ``(L, M)``."""
+    h = torch.empty_like(b)
+    h[0] = b[0]
+    for t in range(1, b.shape[0]):
+        torch.addcmul(b[t], a[t], h[t - 1], out=h[t])
+    return h
+
+
+@torch.no_grad()
+def _linrec(a: torch.Tensor, b: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Two-level chunked kernel; ``chunk <= 0`` selects the sequential kernel."""
+    if chunk <= 0:
+        return _linrec_sequential(a, b)
+    """Forward linear recurrence along dim 0 of ``(L, M)`` tensors; returns h ``(L, M)``."""
+    length, m = b.shape
+    c = max(1, min(chunk, length))
+    nc = -(-length // c)
+    pad = nc * c - length
+    if pad:
+        a = torch.cat([a, a.new_ones(pad, m)])
+        b = torch.cat([b, b.new_zeros(pad, m)])
+    h = b.reshape(nc, c, m).clone()           # local states (zero initial state per chunk)
+    p = a.reshape(nc, c, m).clone()           # cumulative decay inside each chunk
+    av = a.view(nc, c, m)
+    for i in range(1, c):
+        h[:, i].addcmul_(av[:, i], h[:, i - 1])
+        p[:, i].mul_(p[:, i - 1])
+    if nc > 1:
+        carry = h.new_zeros(nc, m)            # true state entering chunk k
+        for k in range(1, nc):
+            torch.addcmul(h[k - 1, c - 1], p[k - 1, c - 1], carry[k - 1], out=carry[k])
+        h.addcmul_(p, carry[:, None])
+    return h.reshape(nc * c, m)[:length]
+
+
+class _LinRec(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, b, chunk):
+        h = _linrec(a, b, chunk)
+        ctx.save_for_backward(a, h)
+        ctx.chunk = chunk
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        a, h = ctx.saved_tensors
+        # g_t = grad_t + a_{t+1} g_{t+1}: the same recurrence on reversed time
+        a_rev = torch.cat([a.new_zeros(1, a.shape[1]), a.flip(0)[:-1]])
+        g = _linrec(a_rev, grad_h.flip(0).contiguous(), ctx.chunk).flip(0)
+        h_prev = torch.cat([h.new_zeros(1, h.shape[1]), h[:-1]])
+        return g * h_prev, g, None
+
+
+def linear_recurrence(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """``h_t = a_t * h_{t-1} + b_t`` along dim 0 (``h_{-1} = 0``), differentiable, stable.
+
+    ``chunk=None`` picks ~sqrt(L) (two-level kernel); ``chunk=0`` the sequential kernel.
+    """
+    if a.shape != b.shape or a.dim() != 2:
+        raise ValueError(f"expected a and b of equal shape (L, M), found {tuple(a.shape)} and {tuple(b.shape)}")
+    if chunk is None:
+        chunk = default_chunk(a.shape[0])
+    return _LinRec.apply(a.contiguous(), b.contiguous(), chunk)
+
+
+def selective_scan_sequential(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True):
+    """The in-place sequential scan (see module docstring)."""
+    return selective_scan_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus, chunk=0)
+
+
+def selective_scan_chunked(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True,
+                           chunk: int | None = None):
+    """The chunked two-level scan (see module docstring); ``chunk=0`` runs the sequential kernel."""
+    dtype_in = u.dtype
+    u, delta, A, B, C = (t.float() for t in (u, delta, A, B, C))
+    if delta_bias is not None:
+        delta = delta + delta_bias.float()[..., None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    batch, dim, length = u.shape
+    groups, n = B.shape[1], A.shape[1]
+    dg = dim // groups
+    # time-major layout (L, B, G, Dg, N) so each scan step touches one contiguous slab
+    dt = delta.permute(2, 0, 1).reshape(length, batch, groups, dg, 1)
+    dtu = (delta * u).permute(2, 0, 1).reshape(length, batch, groups, dg, 1)
+    # (small) contiguous copies so the big (L, B, G, Dg, N) products come out contiguous
+    dt = dt.contiguous()
+    dtu = dtu.contiguous()
+    Bt = B.permute(3, 0, 1, 2).contiguous().view(length, batch, groups, 1, n)
+    Ct = C.permute(3, 0, 1, 2).contiguous().view(length, batch, groups, n)
+    dA = torch.exp(dt * A.view(groups, dg, n))               # (L, B, G, Dg, N), in (0, 1]
+    dBu = dtu * Bt                                            # (L, B, G, Dg, N)
+    h = linear_recurrence(dA.reshape(length, -1), dBu.reshape(length, -1), chunk)
+    h = h.view(length * batch * groups, dg, n)
+    y = torch.bmm(h, Ct.reshape(length * batch * groups, n, 1))            # (L*B*G, Dg, 1)
+    y = y.view(length, batch, dim).permute(1, 2, 0)
+    if D is not None:
+        y = y + u * D.float()[:, None]
+    return y.to(dtype_in)
+
+
+def _selective_scan_mamba(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True):
+    fn = load_mamba_kernel()
+    y = fn(u.contiguous(), delta.contiguous(), A.contiguous().float(), B.contiguous(), C.contiguous(),
+           None if D is None else D.float(), z=None,
+           delta_bias=None if delta_bias is None else delta_bias.float(),
+           delta_softplus=delta_softplus)
+    return y
+
+
+def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True,
+                   backend: str = "auto"):
+    """Dispatch to a backend (``auto``, ``ref``, ``sequential``, ``chunked`` or ``mamba``); see module docstring."""
+    if u.dim() != 3 or B.dim() != 4 or u.shape[1] % B.shape[1]:
+        raise ValueError(f"expected u (B, D, L) and B/C (B, G, N, L) with D divisible by G; "
+                         f"found u {tuple(u.shape)}, B {tuple(B.shape)}")
+    name = resolve_backend(backend, u.device)
+    if name == "ref":
+        return selective_scan_ref(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    if name == "mamba":
+        return _selective_scan_mamba(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    if name == "sequential":
+        return selective_scan_sequential(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    return selective_scan_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus)
+
+
+def selective_scan_step(h, u_t, delta_t, A, B_t, C_t, D=None, delta_bias=None, delta_softplus=True):
+    """One recurrence step (streaming / tests): ``h (B, D, N)``, ``u_t, delta_t (B, D)``,
+    ``B_t, C_t (B, G, N)``. Returns ``(y_t (B, D), h_new)``."""
+    if delta_bias is not None:
+        delta_t = delta_t + delta_bias
+    if delta_softplus:
+        delta_t = F.softplus(delta_t)
+    dim = u_t.shape[1]
+    Bx = B_t.repeat_interleave(dim // B_t.shape[1], dim=1)
+    Cx = C_t.repeat_interleave(dim // C_t.shape[1], dim=1)
+    h = torch.exp(delta_t[..., None] * A) * h + (delta_t * u_t)[..., None] * Bx
+    y = (h * Cx).sum(-1)
+    if D is not None:
+        y = y + D * u_t
+    return y, h
