@@ -1,0 +1,1 @@
+"""sasmamba_cli.pipeline"""
