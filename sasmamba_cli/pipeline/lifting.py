@@ -1,0 +1,162 @@
+"""Lift: H36M 2D keypoint tracks -> root-relative 3D with the lifter checkpoint.
+
+Per track: COCO-17 -> H36M-17 (:func:`sasmamba_cli.skeleton.coco_to_h36m`, the training
+conversion), optional resampling to the checkpoint's training frame rate, the training
+normalisation (:func:`sasmamba_cli.skeleton.lifter_input`), overlapping windows of the model's
+length (:mod:`.windows`), flip test-time augmentation (flip the input with
+:func:`~sasmamba_cli.skeleton.flip_h36m`, run, flip the output back, average), cross-faded
+merging, and resampling back to the video's frames. Windows of all tracks and both flips run
+together in batches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SasmambaError
+from ..skeleton import flip_h36m, lifter_input
+from .windows import cut_windows, merge_windows, plan_windows
+
+DEFAULT_WEIGHTS = ("weights", "sasmamba_default.json")
+
+
+@dataclass(frozen=True)
+class LoadedLifter:
+    """A lifter ready to run: ``model`` maps (B, window, 17, in_chans) -> (B, window, 17, 3)."""
+
+    model: object               # torch.nn.Module (kept untyped so this module imports without torch)
+    metadata: dict
+    weights_path: Path
+    arch: str
+    in_chans: int
+    window: int
+    fps: float | None           # training frame rate, None if the checkpoint does not say
+    device: str
+
+
+def default_weights_path() -> Path:
+    from sasmamba_assets import asset_path  # noqa: PLC0415
+
+    return asset_path(*DEFAULT_WEIGHTS)
+
+
+def load_lifter(weights: str | Path | None, device: str = "cpu") -> LoadedLifter:
+    """Load ``weights`` (``X``, ``X.json`` or ``X.safetensors``) or the shipped default."""
+    from sasmamba_models.checkpoint import CheckpointError, load_checkpoint, paths_for  # noqa: PLC0415
+
+    if weights is None:
+        path = default_weights_path()
+        wpath, mpath = paths_for(path)
+        if not (wpath.is_file() and mpath.is_file()):
+            raise SasmambaError(
+                f"the default lifter weights are not installed: expected {wpath} and {mpath} "
+                "(shipped with sasmamba releases; this install has none). Reinstall a release that "
+                "ships them, or pass --weights PATH to any sasmamba checkpoint (NAME.safetensors + NAME.json)")
+    else:
+        path = Path(weights)
+        wpath, mpath = paths_for(path)
+        if not mpath.is_file() or not wpath.is_file():
+            raise SasmambaError(f"lifter checkpoint not found: expected {wpath} and {mpath}; "
+                                "pass --weights to a checkpoint written by sasmamba (safetensors + JSON)")
+    try:
+        model, meta = load_checkpoint(path, map_location=device)
+    except CheckpointError as e:
+        raise SasmambaError(f"cannot load lifter weights: {e}") from e
+    cfg = meta.get("config", {})
+    in_chans = int(cfg.get("in_chans", 2))
+    window = int(meta.get("window") or cfg.get("max_frames") or 0)
+    max_frames = int(cfg.get("max_frames") or window)
+    if window < 1 or window > max_frames:
+        raise SasmambaError(f"checkpoint {mpath}: window {window} must be 1..config.max_frames ({max_frames})")
+    model.to(device)
+    fps = meta.get("fps")
+    return LoadedLifter(model, meta, wpath, str(meta.get("arch", "sasmamba")), in_chans, window,
+                        float(fps) if fps else None, device)
+
+
+def resample_keypoints(kp: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
+    """Resample ``kp (T, J, 3)`` x, y, conf (missing: conf 0) from ``src_fps`` to ``dst_fps``.
+
+    Linear in time; a resampled joint is valid only when both neighbouring source samples are;
+    its confidence is the smaller of the two. Output length ``floor((T-1) * dst/src) + 1``.
+    """
+    t_src = kp.shape[0]
+    n = int(np.floor((t_src - 1) * dst_fps / src_fps + 1e-9)) + 1
+    pos = np.arange(n) * (src_fps / dst_fps)
+    i0 = np.clip(np.floor(pos).astype(int), 0, t_src - 1)
+    i1 = np.clip(i0 + 1, 0, t_src - 1)
+    a = (pos - i0)[:, None, None]
+    valid = kp[..., 2] > 0
+    both = valid[i0] & (valid[i1] | (a[..., 0] < 1e-9))
+    xy = np.nan_to_num(kp[i0, :, :2]) * (1 - a) + np.nan_to_num(kp[i1, :, :2]) * a
+    xy = np.where((a[..., 0] < 1e-9)[..., None], np.nan_to_num(kp[i0, :, :2]), xy)
+    conf = np.where(a[..., 0] < 1e-9, kp[i0, :, 2], np.minimum(kp[i0, :, 2], kp[i1, :, 2]))
+    out = np.concatenate([xy, conf[..., None]], axis=-1)
+    out[~both] = np.array([np.nan, np.nan, 0.0])
+    return out
+
+
+def resample_back(x: np.ndarray, src_fps: float, dst_fps: float, length: int) -> np.ndarray:
+    """Inverse of :func:`resample_keypoints` for dense data: ``x (n, ...)`` sampled at ``dst_fps``
+    -> ``(length, ...)`` at ``src_fps`` (linear; holds the last value past the end)."""
+    pos = np.arange(length) * (dst_fps / src_fps)
+    i0 = np.clip(np.floor(pos).astype(int), 0, x.shape[0] - 1)
+    i1 = np.clip(i0 + 1, 0, x.shape[0] - 1)
+    a = np.clip(pos - i0, 0, 1).reshape((-1,) + (1,) * (x.ndim - 1))
+    return x[i0] * (1 - a) + x[i1] * a
+
+
+@dataclass(frozen=True)
+class LiftOptions:
+    overlap: int | None = None     # frames shared by consecutive windows; None = window // 4
+    flip_tta: bool = True
+    batch_size: int = 16           # windows per forward pass
+    resample: bool = True          # run at the checkpoint's training fps when it differs
+
+    def overlap_for(self, window: int) -> int:
+        return window // 4 if self.overlap is None else int(self.overlap)
+
+
+def run_model(lifter: LoadedLifter, windows: np.ndarray, batch_size: int) -> np.ndarray:
+    """``(K, window, 17, in_chans)`` float32 -> ``(K, window, 17, 3)`` float64, batched, no grad."""
+    import torch  # noqa: PLC0415
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, windows.shape[0], batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(windows[i:i + batch_size])).to(lifter.device)
+            out.append(lifter.model(x).float().cpu().numpy().astype(np.float64))
+    return np.concatenate(out, 0) if out else np.zeros((0,) + windows.shape[1:3] + (3,))
+
+
+def lift_sequences(lifter: LoadedLifter, kp_h36m_px: list[np.ndarray], width: int, height: int,
+                   video_fps: float, options: LiftOptions = LiftOptions()) -> list[np.ndarray]:
+    """Lift each ``(T_i, 17, 3)`` H36M px + conf sequence -> ``(T_i, 17, 3)`` root-relative, model units."""
+    if not kp_h36m_px:
+        return []
+    resample = bool(options.resample and lifter.fps and abs(lifter.fps - video_fps) > 0.01 * lifter.fps)
+    plans, chunks = [], []
+    for kp in kp_h36m_px:
+        src = resample_keypoints(kp, video_fps, lifter.fps) if resample else kp
+        x = lifter_input(src, width, height, lifter.in_chans)                   # (T', 17, C)
+        plan = plan_windows(x.shape[0], lifter.window, options.overlap_for(lifter.window))
+        plans.append(plan)
+        chunks.append(cut_windows(x, plan))                                     # (k, W, 17, C)
+    windows = np.concatenate(chunks, 0)
+    if options.flip_tta:
+        both = np.concatenate([windows, flip_h36m(windows)], 0)
+        pred = run_model(lifter, both, options.batch_size)
+        k = windows.shape[0]
+        pred = 0.5 * (pred[:k] + flip_h36m(pred[k:]))
+    else:
+        pred = run_model(lifter, windows, options.batch_size)
+    out, at = [], 0
+    for kp, plan, chunk in zip(kp_h36m_px, plans, chunks):
+        seq = merge_windows(pred[at:at + chunk.shape[0]], plan)                 # (T', 17, 3)
+        at += chunk.shape[0]
+        if resample:
+            seq = resample_back(seq, video_fps, lifter.fps, kp.shape[0])
+        out.append(seq - seq[:, :1])                                            # root-relative
+    return out

@@ -1,0 +1,226 @@
+"""Results: per-clip dataclasses and their JSON / NPZ / CSV forms (schema ``sasmamba-result`` v1).
+
+The JSON Schema is ``sasmamba_cli/data/result_schema_v1.json``; docs/output_format.md explains
+every field. Missing 2D coordinates are ``null`` in JSON, NaN in NPZ and empty cells in CSV, always
+with confidence 0. Every write is atomic (temporary file in the same folder + ``os.replace``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..skeleton import H36M
+
+SCHEMA = "sasmamba-result"
+SCHEMA_VERSION = 1
+AXES = {"frame": "camera", "x": "right", "y": "down", "z": "forward", "origin": "camera centre",
+        "handedness": "right-handed"}
+UNITS = {"joints_3d": "m", "root_3d": "m", "keypoints_2d": "px", "keypoints_2d_coco": "px", "boxes_2d": "px",
+         "time": "s"}
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """One person (n consecutive frames).
+
+    frames: (n,) int video frame indices; keypoints_2d_px: (n, 17, 3) H36M x, y px + conf (lifter
+    input; missing: NaN, conf 0); keypoints_2d_coco_px: (n, 17, 3) detector COCO-17 x, y px + conf;
+    boxes_px: (n, 4) x1, y1, x2, y2; joints_3d_m: (n, 17, 3) root-relative metres, camera axes;
+    root_3d_m: (n, 3) pelvis in camera metres; confidence: (n, 17) H36M 2D confidence per joint;
+    interpolated: (n,) bool, frame bridged across a detection gap; scale: metric factor applied to
+    the lifter output.
+    """
+
+    track_id: int
+    frames: np.ndarray
+    keypoints_2d_px: np.ndarray
+    keypoints_2d_coco_px: np.ndarray
+    boxes_px: np.ndarray
+    joints_3d_m: np.ndarray
+    root_3d_m: np.ndarray
+    confidence: np.ndarray
+    interpolated: np.ndarray
+    scale: float
+
+    @property
+    def length(self) -> int:
+        return int(self.frames.shape[0])
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """Everything written for one clip; ``header`` holds the JSON fields other than ``tracks``."""
+
+    header: dict
+    tracks: list[TrackResult] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return float(self.header["source"]["fps"])
+
+
+def _nested(a: np.ndarray, decimals: int, conf_decimals: int | None = None):
+    """Array -> nested lists with NaN/inf -> None, rounded (the last channel to ``conf_decimals``)."""
+    a = np.asarray(a, dtype=np.float64)
+    r = np.round(a, decimals)
+    if conf_decimals is not None:
+        r[..., -1] = np.round(a[..., -1], conf_decimals)
+    lst = r.tolist()
+    if np.all(np.isfinite(a)):
+        return lst
+
+    def fix(x):
+        if isinstance(x, list):
+            return [fix(v) for v in x]
+        return x if math.isfinite(x) else None
+    return fix(lst)
+
+
+def track_to_dict(t: TrackResult) -> dict:
+    return {
+        "track_id": int(t.track_id),
+        "frames": [int(f) for f in t.frames],
+        "keypoints_2d": _nested(t.keypoints_2d_px, 2, 4),
+        "keypoints_2d_coco": _nested(t.keypoints_2d_coco_px, 2, 4),
+        "boxes_2d": _nested(t.boxes_px, 1),
+        "joints_3d": _nested(t.joints_3d_m, 5),
+        "root_3d": _nested(t.root_3d_m, 5),
+        "confidence": _nested(t.confidence, 4),
+        "interpolated": [bool(b) for b in t.interpolated],
+        "scale": float(t.scale),
+    }
+
+
+def _arr(x, shape_tail: tuple, name: str, tid) -> np.ndarray:
+    """Nested lists (``null`` = missing) -> float array of shape ``(n, *shape_tail)``."""
+    try:
+        a = np.array(x, dtype=np.float64)          # None -> NaN
+    except (TypeError, ValueError) as e:
+        raise InputError(f"track {tid}: {name} is not a numeric array ({e})") from e
+    if a.ndim != 1 + len(shape_tail) or a.shape[1:] != shape_tail:
+        raise InputError(f"track {tid}: {name} has shape {a.shape}, expected (n, {', '.join(map(str, shape_tail))})")
+    return a
+
+
+def track_from_dict(d: dict) -> TrackResult:
+    tid = d.get("track_id")
+    n = len(d["frames"])
+    out = TrackResult(
+        track_id=int(tid), frames=np.asarray(d["frames"], dtype=np.int64),
+        keypoints_2d_px=_arr(d["keypoints_2d"], (17, 3), "keypoints_2d", tid),
+        keypoints_2d_coco_px=_arr(d["keypoints_2d_coco"], (17, 3), "keypoints_2d_coco", tid),
+        boxes_px=_arr(d.get("boxes_2d", [[np.nan] * 4] * n), (4,), "boxes_2d", tid),
+        joints_3d_m=_arr(d["joints_3d"], (17, 3), "joints_3d", tid),
+        root_3d_m=_arr(d["root_3d"], (3,), "root_3d", tid),
+        confidence=np.asarray(d["confidence"], dtype=np.float64),
+        interpolated=np.asarray(d["interpolated"], dtype=bool), scale=float(d.get("scale", 1.0)))
+    return out
+
+
+def result_to_dict(r: ClipResult) -> dict:
+    return {**r.header, "tracks": [track_to_dict(t) for t in r.tracks]}
+
+
+def result_from_dict(d: dict) -> ClipResult:
+    if d.get("schema") != SCHEMA:
+        raise InputError(f"expected a {SCHEMA!r} JSON, found schema {d.get('schema')!r}")
+    if int(d.get("schema_version", 0)) > SCHEMA_VERSION:
+        raise InputError(f"result schema_version {d.get('schema_version')} is newer than this sasmamba "
+                         f"understands ({SCHEMA_VERSION}); upgrade sasmamba")
+    header = {k: v for k, v in d.items() if k != "tracks"}
+    return ClipResult(header, [track_from_dict(t) for t in d.get("tracks", [])])
+
+
+def skeleton_header() -> dict:
+    return {"name": H36M.name, "joint_names": list(H36M.names), "parents": list(H36M.parents),
+            "left": list(H36M.left), "right": list(H36M.right)}
+
+
+# --- atomic writes --------------------------------------------------------------------------
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())          # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(r: ClipResult, path: Path) -> Path:
+    text = json.dumps(result_to_dict(r), separators=(",", ":"), allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
+    return path
+
+
+def load_result(path: str | Path) -> ClipResult:
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read result JSON {path}: {e}") from e
+    return result_from_dict(d)
+
+
+def write_npz(r: ClipResult, path: Path) -> Path:
+    """NPZ: ``header`` (JSON string), ``track_ids`` (k,), and per track ``track{ID}_{field}``."""
+    arrays: dict[str, np.ndarray] = {"header": np.array(json.dumps(r.header)),
+                                     "track_ids": np.array([t.track_id for t in r.tracks], dtype=np.int64)}
+    for t in r.tracks:
+        p = f"track{t.track_id}_"
+        arrays.update({p + "frames": t.frames.astype(np.int64), p + "keypoints_2d": t.keypoints_2d_px,
+                       p + "keypoints_2d_coco": t.keypoints_2d_coco_px, p + "boxes_2d": t.boxes_px,
+                       p + "joints_3d": t.joints_3d_m, p + "root_3d": t.root_3d_m,
+                       p + "confidence": t.confidence, p + "interpolated": t.interpolated.astype(bool),
+                       p + "scale": np.array(t.scale)})
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+CSV_COLUMNS = ["track_id", "frame", "time_s", "joint_index", "joint", "x_m", "y_m", "z_m",
+               "root_x_m", "root_y_m", "root_z_m", "u_px", "v_px", "confidence", "interpolated"]
+
+
+def write_csv(r: ClipResult, path: Path) -> Path:
+    """One row per track / frame / joint; 3D root-relative (x_m..z_m) plus the root; 2D H36M px."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    fps = r.fps
+    names = H36M.names
+
+    def num(x: float, nd: int) -> str:
+        return f"{x:.{nd}f}" if math.isfinite(x) else ""
+    for t in r.tracks:
+        for i, f in enumerate(t.frames):
+            root = t.root_3d_m[i]
+            rs = [num(root[0], 5), num(root[1], 5), num(root[2], 5)]
+            for j in range(17):
+                p, k = t.joints_3d_m[i, j], t.keypoints_2d_px[i, j]
+                w.writerow([t.track_id, int(f), num(f / fps, 4), j, names[j], num(p[0], 5), num(p[1], 5),
+                            num(p[2], 5), *rs, num(k[0], 2), num(k[1], 2), num(t.confidence[i, j], 4),
+                            int(bool(t.interpolated[i]))])
+    atomic_write_bytes(path, buf.getvalue().encode())
+    return path

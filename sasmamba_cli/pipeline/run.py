@@ -1,0 +1,264 @@
+"""The one place that composes the stages:
+
+    decode -> detect -> track -> COCO->H36M -> (resample) -> normalise -> window -> lift (flip TTA)
+    -> merge -> metric scale -> root trajectory -> ClipResult
+
+(``--keypoints`` skips decode and detect). Models are loaded once per :class:`LiftPipeline` and
+reused for every clip of a batch. Writing files is :mod:`.batch`'s job.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import NoPersonError
+from ..skeleton import coco_to_h36m
+from .detect import DetectorWeights, PoseDetector, resolve_detector_weights, resolve_device
+from .lifting import LiftOptions, LoadedLifter, lift_sequences, load_lifter
+from .result import AXES, SCHEMA, SCHEMA_VERSION, UNITS, ClipResult, TrackResult, skeleton_header
+from .root import camera_from_fov, estimate_root, metric_scale
+from .track import Track, Tracker, TrackerConfig, tracks_from_ids
+
+ProgressFn = Callable[[int, int], None]     # (frames done, frames expected or 0)
+
+
+@dataclass(frozen=True)
+class LiftSettings:
+    """Every option of ``sasmamba lift`` that changes what is computed (see ``sasmamba lift --help``)."""
+
+    weights: str | None = None            # lifter checkpoint; None = the shipped default
+    detector_weights: str | None = None
+    allow_download: bool = False
+    device: str = "auto"
+    height_m: float = 1.70                # body-height prior for the metric scale
+    fov_deg: float = 60.0                 # assumed field of view along the longer image side
+    overlap: int | None = None            # window overlap in frames; None = window // 4
+    flip_tta: bool = True
+    resample: bool = True                 # lift at the checkpoint's training fps
+    lift_batch: int = 16                  # windows per lifter forward pass
+    det_batch: int = 8                    # frames per detector call
+    imgsz: int = 640
+    det_conf: float = 0.25                # person box threshold
+    kp_threshold: float = 0.5             # keypoints below this confidence are missing
+    max_gap_s: float = 1.0                # longest occlusion bridged by interpolation
+    min_track_s: float = 0.5              # shorter tracks (detected time) are dropped
+    max_people: int | None = None
+    select: str = "largest"
+    start_frame: int = 0
+    max_frames: int | None = None
+    fps: float | None = None              # override the video's / keypoint file's frame rate
+    image_size: tuple[int, int] | None = None   # for keypoint files without a size
+    formats: tuple[str, ...] = ("json",)
+
+    def tracker_config(self, fps: float) -> TrackerConfig:
+        return TrackerConfig(max_gap=max(1, int(round(self.max_gap_s * fps))),
+                             min_frames=max(1, int(round(self.min_track_s * fps))),
+                             max_people=self.max_people, select=self.select)
+
+
+class Stopwatch:
+    """Seconds per stage, accumulated."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def source_fingerprint(path: Path) -> dict:
+    st = Path(path).stat()
+    return {"name": Path(path).name, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class LiftPipeline:
+    """Loaded models + settings; ``run_video(path)`` / ``run_keypoints(path)`` -> :class:`ClipResult`."""
+
+    def __init__(self, settings: LiftSettings, *, lifter: LoadedLifter | None = None):
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.lifter = lifter or load_lifter(settings.weights, self.device)
+        self._det_weights: DetectorWeights | None = None
+        self._detector: PoseDetector | None = None
+        self.last_timings: dict[str, float] = {}
+
+    # --- models -------------------------------------------------------------------------
+    @property
+    def detector_weights(self) -> DetectorWeights:
+        if self._det_weights is None:
+            self._det_weights = resolve_detector_weights(self.settings.detector_weights,
+                                                         allow_download=self.settings.allow_download)
+        return self._det_weights
+
+    @property
+    def detector(self) -> PoseDetector:
+        if self._detector is None:
+            s = self.settings
+            self._detector = PoseDetector(self.detector_weights, device=self.device, imgsz=s.imgsz,
+                                          conf=s.det_conf, kp_threshold=s.kp_threshold,
+                                          allow_download=s.allow_download)
+        return self._detector
+
+    # --- descriptions -------------------------------------------------------------------
+    def model_header(self) -> dict:
+        m = self.lifter.metadata
+        return {"arch": self.lifter.arch, "preset": m.get("preset"), "config": m.get("config"),
+                "weights": str(self.lifter.weights_path), "weights_sha256": m.get("weights_sha256"),
+                "window": self.lifter.window, "fps": self.lifter.fps, "in_chans": self.lifter.in_chans,
+                "licence": m.get("licence")}
+
+    def detector_header(self) -> dict:
+        w = self.detector_weights
+        s = self.settings
+        return {"name": w.name, "weights": w.path, "weights_sha256": w.sha256, "weights_source": w.source,
+                "imgsz": s.imgsz, "box_threshold": s.det_conf, "keypoint_threshold": s.kp_threshold,
+                "keypoints": "coco17"}
+
+    def settings_header(self) -> dict:
+        s = self.settings
+        window = self.lifter.window
+        overlap = LiftOptions(overlap=s.overlap).overlap_for(window)
+        overlap = min(max(overlap, 0), window - 1)
+        return {"window": window, "overlap": overlap, "stride": window - overlap, "merge": "linear cross-fade",
+                "flip_tta": s.flip_tta, "resample_to_model_fps": s.resample, "height_m": s.height_m,
+                "fov_deg": s.fov_deg, "max_gap_s": s.max_gap_s, "min_track_s": s.min_track_s,
+                "max_people": s.max_people, "select": s.select, "start_frame": s.start_frame,
+                "max_frames": s.max_frames, "fps_override": s.fps, "formats": list(s.formats),
+                "scale_method": "median ankle-to-shoulder chain = 0.779 x height_m",
+                "root_method": "per-frame weighted least-squares reprojection of the metric skeleton"}
+
+    def settings_hash(self, keypoints_mode: bool = False) -> str:
+        """Hash of everything that determines the outputs (resume compares it)."""
+        s = asdict(self.settings)
+        for k in ("device", "lift_batch", "det_batch", "allow_download", "weights", "detector_weights"):
+            s.pop(k)
+        blob = {"settings": s, "schema_version": SCHEMA_VERSION, "sasmamba": __version__,
+                "lifter_sha256": self.lifter.metadata.get("weights_sha256"),
+                "detector_sha256": None if keypoints_mode else self.detector_weights.sha256}
+        return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    # --- stages -------------------------------------------------------------------------
+    def run_video(self, path: str | Path, on_progress: ProgressFn | None = None) -> ClipResult:
+        from .video import iter_batches, probe_video  # noqa: PLC0415
+
+        s = self.settings
+        sw = Stopwatch()
+        with sw.stage("decode"):
+            info = probe_video(path, s.fps)
+        detector = self.detector                      # load before timing starts (once per batch)
+        tracker = Tracker(s.tracker_config(info.fps))
+        expected = info.frame_count - s.start_frame if info.frame_count else 0
+        if s.max_frames is not None:
+            expected = min(expected, s.max_frames) if expected > 0 else s.max_frames
+        frames_seen = frames_with_person = last = 0
+        batches = iter_batches(info, s.det_batch, start=s.start_frame, max_frames=s.max_frames)
+        while True:
+            with sw.stage("decode"):
+                item = next(batches, None)
+            if item is None:
+                break
+            idx, frames = item
+            with sw.stage("detect"):
+                dets = detector(frames)
+            with sw.stage("track"):
+                for f, d in zip(idx, dets):
+                    tracker.update(f, d)
+                    frames_with_person += d.count > 0
+            frames_seen += len(idx)
+            last = idx[-1]
+            if on_progress:
+                on_progress(frames_seen, max(expected, 0))
+        with sw.stage("track"):
+            tracks = tracker.finish()
+        if not tracks:
+            raise NoPersonError(f"no person tracked in {path}: {frames_with_person} of {frames_seen} frames had a "
+                                f"detection (box threshold {s.det_conf}, min track {s.min_track_s} s). "
+                                "Expected at least one person visible for a while; try --det-conf 0.1 or "
+                                "--min-track 0.1")
+        source = {"path": str(path), "fps": info.fps, "frame_count": (last + 1) if s.max_frames is None
+                  else info.frame_count, "frames_processed": frames_seen, "start_frame": s.start_frame,
+                  "width": info.width, "height": info.height, "rotation": info.rotation, "codec": info.codec,
+                  "fingerprint": source_fingerprint(Path(path))}
+        stats = {"frames": frames_seen, "frames_with_detection": int(frames_with_person),
+                 "detection_coverage": round(frames_with_person / max(frames_seen, 1), 4)}
+        return self._finish(tracks, source, self.detector_header(), stats, sw)
+
+    def run_keypoints(self, path: str | Path) -> ClipResult:
+        from .keypoints_io import read_keypoints  # noqa: PLC0415
+
+        s = self.settings
+        sw = Stopwatch()
+        with sw.stage("decode"):
+            kps = read_keypoints(path, image_size=s.image_size, fps=s.fps, kp_threshold=s.kp_threshold)
+        cfg = s.tracker_config(kps.fps)
+        with sw.stage("track"):
+            if kps.track_ids is not None:
+                tracks = tracks_from_ids(kps.detections, kps.track_ids, cfg)
+            else:
+                tracker = Tracker(cfg)
+                for f in sorted(kps.detections):
+                    tracker.update(f, kps.detections[f])
+                tracks = tracker.finish()
+        if not tracks:
+            raise NoPersonError(f"no person track in keypoint file {path}: {len(kps.detections)} frames with "
+                                f"keypoints, none long enough (min track {s.min_track_s} s); try --min-track 0")
+        source = {"path": str(path), "fps": kps.fps, "frame_count": kps.frame_count,
+                  "frames_processed": kps.frame_count, "start_frame": 0, "width": kps.width,
+                  "height": kps.height, "rotation": kps.rotation, "codec": None,
+                  "fingerprint": source_fingerprint(Path(path))}
+        n_det = len(kps.detections)
+        stats = {"frames": kps.frame_count, "frames_with_detection": n_det,
+                 "detection_coverage": round(n_det / max(kps.frame_count, 1), 4)}
+        detector = {"name": "keypoint-file", "weights": None, "weights_sha256": None, "layout": kps.layout,
+                    "keypoint_threshold": s.kp_threshold, "keypoints": "coco17"}
+        return self._finish(tracks, source, detector, stats, sw)
+
+    def _finish(self, tracks: list[Track], source: dict, detector: dict, stats: dict, sw: Stopwatch) -> ClipResult:
+        s = self.settings
+        width, height, fps = source["width"], source["height"], float(source["fps"])
+        camera = camera_from_fov(width, height, s.fov_deg)
+        with sw.stage("lift"):
+            kp_h36m = [coco_to_h36m(t.keypoints_px) for t in tracks]
+            rel = lift_sequences(self.lifter, kp_h36m, width, height, fps,
+                                 LiftOptions(overlap=s.overlap, flip_tta=s.flip_tta, batch_size=s.lift_batch,
+                                             resample=s.resample))
+        results = []
+        with sw.stage("root"):
+            for t, kp, r in zip(tracks, kp_h36m, rel):
+                scale = metric_scale(r, s.height_m)
+                joints_m = r * scale
+                root = estimate_root(joints_m, kp, camera)
+                kp_out = kp.copy()
+                kp_out[kp_out[..., 2] <= 0, :2] = np.nan
+                results.append(TrackResult(
+                    track_id=t.track_id, frames=t.frames, keypoints_2d_px=kp_out,
+                    keypoints_2d_coco_px=t.keypoints_px, boxes_px=t.boxes_px, joints_3d_m=joints_m,
+                    root_3d_m=root, confidence=kp[..., 2].copy(), interpolated=~t.detected, scale=scale))
+        stats = {**stats, "people": len(results),
+                 "interpolated_frames": int(sum(int((~t.detected).sum()) for t in tracks)),
+                 "track_frames": [int(t.length) for t in tracks]}
+        self.last_timings = dict(sw.seconds)
+        header = {
+            "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "generator": f"sasmamba {__version__}",
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "source": source, "units": dict(UNITS), "axes": dict(AXES), "skeleton": skeleton_header(),
+            "camera": camera.as_dict(), "model": self.model_header(), "detector": detector,
+            "settings": self.settings_header(), "stats": stats,
+            "run": {"settings_hash": self.settings_hash(keypoints_mode=detector.get("name") == "keypoint-file"),
+                    "timings_s": {k: round(v, 4) for k, v in sw.seconds.items()}},
+        }
+        return ClipResult(header, results)

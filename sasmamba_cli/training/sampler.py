@@ -1,0 +1,75 @@
+"""Turn mocap clips into (2D input, 3D target) training windows through virtual capture.
+
+Every sample goes through the same 2D path as inference: virtual COCO-17 detections ->
+``coco_to_h36m`` -> ``lifter_input`` (screen normalisation). Targets are root-relative H36M joints
+in camera coordinates, metres.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..mocap.dataset import MocapDataset
+from ..skeleton import flip_h36m, lifter_input
+from .virtual import virtual_capture
+
+
+@dataclass(frozen=True)
+class Batch:
+    """x: (B, T, 17, in_chans) float32 normalised 2D (+conf); y: (B, T, 17, 3) float32 metres,
+    root-relative camera coordinates; clip: (B,) clip index of each sample."""
+
+    x: np.ndarray
+    y: np.ndarray
+    clip: np.ndarray
+
+
+def window_sample(ds: MocapDataset, clip: int, start: int, window: int, rng: np.random.Generator,
+                  in_chans: int, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """One window ``[start, start + window)`` of ``clip`` (edge-padded if the clip is shorter)."""
+    a, b = int(ds.clip_start[clip]), int(ds.clip_start[clip + 1])
+    idx = np.clip(np.arange(start, start + window), 0, b - a - 1) + a
+    s = virtual_capture(ds.h36m_mm[idx], ds.coco_mm[idx], rng)
+    x = lifter_input(s.kp2d_px, s.width, s.height, in_chans)
+    y = s.target_cam_m - s.target_cam_m[:, :1]
+    if flip:                     # flip_h36m negates channel 0 only, so a conf channel is kept
+        x, y = flip_h36m(x), flip_h36m(y)
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+class WindowSampler:
+    """Random training windows, clips drawn in proportion to their length."""
+
+    def __init__(self, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: int, flip_p: float = 0.5):
+        if len(clips) == 0:
+            raise ValueError("no training clips: check the dataset and the split file")
+        self.ds, self.clips, self.window, self.in_chans, self.flip_p = ds, np.asarray(clips), window, in_chans, flip_p
+        lengths = np.diff(ds.clip_start)[self.clips].astype(np.float64)
+        self.p = lengths / lengths.sum()
+        self.lengths = lengths.astype(np.int64)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.lengths.sum())
+
+    def batch(self, size: int, rng: np.random.Generator) -> Batch:
+        picks = rng.choice(len(self.clips), size=size, p=self.p)
+        xs, ys = [], []
+        for i in picks:
+            start = int(rng.integers(0, max(1, self.lengths[i] - self.window + 1)))
+            x, y = window_sample(self.ds, int(self.clips[i]), start, self.window, rng, self.in_chans,
+                                 flip=bool(rng.random() < self.flip_p))
+            xs.append(x)
+            ys.append(y)
+        return Batch(np.stack(xs), np.stack(ys), self.clips[picks])
+
+
+def eval_windows(length: int, window: int) -> list[int]:
+    """Start frames of windows tiling ``[0, length)``; the last one is aligned to the clip end."""
+    if length <= window:
+        return [0]
+    starts = list(range(0, length - window + 1, window))
+    if starts[-1] + window < length:
+        starts.append(length - window)
+    return starts

@@ -1,0 +1,280 @@
+"""``sasmamba train``: the training loop with checkpoints, resume, CSV log and validation.
+
+A run lives in ``OUT_DIR``:
+    config.json            the resolved TrainConfig (written once; resume checks it matches)
+    state.safetensors/json model + AdamW tensors / step, epoch, RNG state, timings (resume point)
+    best.safetensors/json  best weights on the *validation* part (never chosen on test)
+    last.safetensors/json  latest weights
+    log.csv                one row per logged step, plus one per epoch with validation metrics
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: tuple[str, ...]                 # dataset .npz files (from `sasmamba data build`)
+    out_dir: str                          # run folder
+    arch: str = "sasmamba"                # sasmamba | tcn | mean
+    preset: str = "s"                     # sasmamba preset (ignored by other archs)
+    model: dict = field(default_factory=dict)   # config overrides / the arch's config
+    window: int = 27                      # T: frames per training window (= model max_frames)
+    in_chans: int = 2
+    batch_size: int = 16
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    lr_decay: float = 0.99                # lr multiplier per epoch (MODEL.md)
+    epoch_samples: int = 2048             # samples per "epoch" (lr step, validation, checkpoint)
+    epochs: int = 300
+    max_minutes: float = 0.0              # wall-clock budget for this invocation (0 = none)
+    checkpoint_every: int = 20            # steps
+    val_clips: int = 24                   # validation clips per epoch (first N of the val part)
+    val_max_frames: int = 300             # frames per validation clip
+    seed: int = 0
+    split: str = ""                       # split JSON ("" = the bundled split_v1.json)
+    threads: int = 0                      # torch threads (0 = torch default)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["data"] = list(self.data)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InputError(f"unknown training config keys {unknown}; expected a subset of {sorted(known)}")
+        d = dict(d)
+        d["data"] = tuple(d.get("data", ()))
+        return cls(**d)
+
+
+# keys that may change between resumes without invalidating the run
+RESUMABLE = {"max_minutes", "epochs", "threads", "checkpoint_every", "out_dir"}
+
+
+def build_model(cfg: TrainConfig):
+    from sasmamba_models import SasMambaLifter, preset  # noqa: PLC0415
+    from sasmamba_models.baselines import MeanPoseConfig, MeanPoseLifter, TCNConfig, TemporalConvLifter  # noqa: PLC0415
+
+    if cfg.arch == "sasmamba":
+        return SasMambaLifter(preset(cfg.preset, max_frames=cfg.window, in_chans=cfg.in_chans, **cfg.model))
+    if cfg.arch == "tcn":
+        return TemporalConvLifter(TCNConfig(max_frames=cfg.window, in_chans=cfg.in_chans, **cfg.model))
+    if cfg.arch == "mean":
+        return MeanPoseLifter(MeanPoseConfig(max_frames=cfg.window, in_chans=cfg.in_chans))
+    raise InputError(f"unknown arch {cfg.arch!r}; expected sasmamba, tcn or mean")
+
+
+def load_data(paths) -> "MocapDataset":  # noqa: F821
+    """Load and merge dataset .npz files, with a clear error for missing ones."""
+    from ..mocap.dataset import load_dataset, merge_datasets  # noqa: PLC0415
+
+    if not paths:
+        raise InputError("no dataset given; build one with `sasmamba data build ... --out X.npz`")
+    sets = []
+    for p in paths:
+        if not Path(p).is_file():
+            raise InputError(f"dataset {p} not found; build it with `sasmamba data build SRC --rig NAME --out {p}`")
+        sets.append(load_dataset(p))
+    return sets[0] if len(sets) == 1 else merge_datasets(sets)
+
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _save_state(run: Path, model, opt, meta: dict) -> None:
+    from safetensors.torch import save_file  # noqa: PLC0415
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{i}.{k}"] = (v if hasattr(v, "shape") else __import__("torch").tensor(v)).detach().cpu().contiguous()
+    tmp = run / "state.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    os.replace(tmp, run / "state.safetensors")
+    _atomic_json(run / "state.json", meta)
+
+
+def _load_state(run: Path, model, opt) -> dict:
+    import torch  # noqa: PLC0415
+    from safetensors.torch import load_file  # noqa: PLC0415
+
+    meta = json.loads((run / "state.json").read_text())
+    tensors = load_file(str(run / "state.safetensors"))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    sd = opt.state_dict()
+    state = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, i, name = key.split(".", 2)
+            state.setdefault(int(i), {})[name] = v
+    sd["state"] = state
+    for g in sd["param_groups"]:
+        g["lr"] = meta["lr"]
+    opt.load_state_dict(sd)
+    return meta
+
+
+def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
+    """Train (or resume) a run; returns the run folder. Stops at ``epochs`` or ``max_minutes``."""
+    import torch  # noqa: PLC0415
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    from sasmamba_models.checkpoint import save_checkpoint  # noqa: PLC0415
+
+    from ..mocap.dataset import split_indices  # noqa: PLC0415
+    from .evaluate import evaluate  # noqa: PLC0415
+    from .losses import lifter_loss  # noqa: PLC0415
+    from .sampler import WindowSampler  # noqa: PLC0415
+
+    console = console or Console(stderr=True)
+    run = Path(cfg.out_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    cfg_path = run / "config.json"
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        diff = {k: (old.get(k), v) for k, v in cfg.to_dict().items() if k not in RESUMABLE and old.get(k) != v}
+        if diff:
+            raise InputError(f"{run} holds a run with a different config ({diff}; run value first); "
+                             "use another --out or the same settings to resume")
+    _atomic_json(cfg_path, cfg.to_dict())
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+
+    ds = load_data(cfg.data)
+    split = cfg.split or None
+    train_clips = split_indices(ds, split, "train")
+    val_clips = split_indices(ds, split, "val")[: cfg.val_clips]
+    sampler = WindowSampler(ds, train_clips, cfg.window, cfg.in_chans)
+    model = build_model(cfg)
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    base_meta = {"skeleton": "h36m17", "window": cfg.window, "fps": float(ds.fps),
+                 "input": {"layout": "H36M-17 from COCO-17 via skeletons.json coco17_to_h36m17",
+                           "normalisation": "screen: x' = 2x/w - 1, y' = 2y/w - h/w", "in_chans": cfg.in_chans},
+                 "output": {"units": "m", "axes": "camera: x right, y down, z forward", "root_relative": True},
+                 "data": {"files": [Path(p).name for p in cfg.data],
+                          "sources": sorted(set(ds.source[train_clips].tolist())),
+                          "licences": sorted(set(ds.licence[train_clips].tolist())),
+                          "train_clips": int(len(train_clips)), "train_frames": sampler.num_frames,
+                          "split": Path(cfg.split).name if cfg.split else "split_v1.json"},
+                 "command": command, "seed": cfg.seed, "params": n_params}
+
+    if cfg.arch == "mean":  # closed form: the mean root-relative training pose in camera axes
+        rng = np.random.default_rng(cfg.seed)
+        acc = np.zeros((17, 3))
+        n = 0
+        for _ in range(max(1, cfg.epoch_samples // cfg.batch_size)):
+            b = sampler.batch(cfg.batch_size, rng)
+            acc += b.y.sum(axis=(0, 1))
+            n += b.y.shape[0] * b.y.shape[1]
+        with torch.no_grad():
+            model.mean_pose.copy_(torch.from_numpy(acc / n).float())
+        val = evaluate(model, ds, val_clips, cfg.window, cfg.in_chans, seed=cfg.seed, flip_modes=(False,),
+                       max_frames_per_clip=cfg.val_max_frames)
+        meta = {**base_meta, "val": val["no_tta"]["overall"], "steps": 0, "epochs": 0, "train_seconds": 0.0}
+        save_checkpoint(run / "best", model, **meta)
+        save_checkpoint(run / "last", model, **meta)
+        return run
+
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state = {"step": 0, "epoch": 0, "samples": 0, "lr": cfg.lr, "train_seconds": 0.0, "best_val": None,
+             "rng": None}
+    if (run / "state.json").exists():
+        state = _load_state(run, model, opt)
+        console.print(f"resuming {run} at step {state['step']} (epoch {state['epoch']}, "
+                      f"{state['train_seconds'] / 60:.1f} min trained)")
+    rng = np.random.default_rng(cfg.seed)
+    if state.get("rng"):
+        rng.bit_generator.state = state["rng"]
+    steps_per_epoch = max(1, cfg.epoch_samples // cfg.batch_size)
+    log_path = run / "log.csv"
+    if log_path.exists():  # drop rows logged after the checkpoint we resume from
+        rows = log_path.read_text().splitlines(keepends=True)
+        keep = rows[:1] + [r for r in rows[1:] if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= state["step"]]
+        tmp = log_path.with_name("log.csv.tmp")
+        tmp.write_text("".join(keep))
+        os.replace(tmp, log_path)
+    new_log = not log_path.exists()
+    log = open(log_path, "a", newline="")
+    writer = csv.writer(log)
+    if new_log:
+        writer.writerow(["step", "epoch", "samples", "lr", "loss", "mpjpe_mm", "n_mpjpe_mm", "velocity_mm",
+                         "sec_per_step", "train_minutes", "val_mpjpe_mm", "val_p_mpjpe_mm"])
+    t_start = time.time()
+    t0_trained = state["train_seconds"]
+
+    def save_all():
+        state["rng"] = rng.bit_generator.state
+        state["train_seconds"] = t0_trained + time.time() - t_start
+        _save_state(run, model, opt, state)
+        save_checkpoint(run / "last", model, **base_meta, steps=state["step"], epochs=state["epoch"],
+                        train_seconds=state["train_seconds"], val=state.get("last_val"))
+
+    budget = cfg.max_minutes * 60 if cfg.max_minutes else float("inf")
+    total_steps = cfg.epochs * steps_per_epoch
+    with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[info]}"), console=console, transient=False) as prog:
+        task = prog.add_task("train", total=total_steps, completed=state["step"], info="")
+        model.train()
+        while state["step"] < total_steps and time.time() - t_start < budget:
+            t = time.time()
+            b = sampler.batch(cfg.batch_size, rng)
+            pred = model(torch.from_numpy(b.x))
+            loss, parts = lifter_loss(pred, torch.from_numpy(b.y))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            state["step"] += 1
+            state["samples"] += cfg.batch_size
+            dt = time.time() - t
+            trained_min = (t0_trained + time.time() - t_start) / 60
+            writer.writerow([state["step"], state["epoch"], state["samples"], f"{state['lr']:.3e}", f"{float(loss.detach()):.5f}",
+                             f"{parts['mpjpe'] * 1000:.2f}", f"{parts['n_mpjpe'] * 1000:.2f}",
+                             f"{parts['velocity'] * 1000:.3f}", f"{dt:.3f}", f"{trained_min:.2f}", "", ""])
+            prog.update(task, advance=1, info=f"mpjpe {parts['mpjpe'] * 1000:.1f} mm  {dt:.2f} s/step")
+            if state["step"] % steps_per_epoch == 0:
+                state["epoch"] += 1
+                state["lr"] *= cfg.lr_decay
+                for g in opt.param_groups:
+                    g["lr"] = state["lr"]
+                model.eval()
+                val = evaluate(model, ds, val_clips, cfg.window, cfg.in_chans, seed=cfg.seed, flip_modes=(False,),
+                               max_frames_per_clip=cfg.val_max_frames)["no_tta"]["overall"]
+                model.train()
+                state["last_val"] = val
+                writer.writerow([state["step"], state["epoch"], state["samples"], f"{state['lr']:.3e}", "", "", "", "",
+                                 "", f"{trained_min:.2f}", f"{val['mpjpe']:.2f}", f"{val['p_mpjpe']:.2f}"])
+                console.print(f"epoch {state['epoch']}: val MPJPE {val['mpjpe']:.1f} mm, P-MPJPE {val['p_mpjpe']:.1f} mm")
+                if state["best_val"] is None or val["mpjpe"] < state["best_val"]:
+                    state["best_val"] = val["mpjpe"]
+                    save_checkpoint(run / "best", model, **base_meta, steps=state["step"], epochs=state["epoch"],
+                                    train_seconds=t0_trained + time.time() - t_start, val=val)
+                save_all()
+            elif state["step"] % cfg.checkpoint_every == 0:
+                save_all()
+            log.flush()
+    save_all()
+    log.close()
+    if not (run / "best.json").exists():
+        save_checkpoint(run / "best", model, **base_meta, steps=state["step"], epochs=state["epoch"],
+                        train_seconds=state["train_seconds"], val=state.get("last_val"))
+    return run

@@ -1,0 +1,31 @@
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# ultralytics writes a settings file at import: keep it out of the user's home
+os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="sasmamba-yolo-"))
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"../shared not present ({SHARED}); it holds the real data used by this test")
+    return SHARED
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+        has_cuda = torch.cuda.is_available()
+    except Exception:
+        has_cuda = False
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(skip_gpu)

@@ -1,0 +1,120 @@
+"""Virtual capture: shapes, camera geometry, projection round trip, noise statistics, speed."""
+import time
+
+import numpy as np
+import pytest
+
+from sasmamba_cli.skeleton import COCO, H36M, coco_to_h36m
+from sasmamba_cli.training.virtual import (VirtualConfig, VirtualSample, project, randomize_body,
+                                           virtual_capture)
+
+
+def _clip(T=81, seed=0):
+    """A standing, slowly walking synthetic body in mm, Y up (H36M + COCO markers)."""
+    rng = np.random.default_rng(seed)
+    base = np.array([[0, 950, 0], [-90, 950, 0], [-95, 520, 0], [-100, 90, 0], [90, 950, 0],
+                     [95, 520, 0], [100, 90, 0], [0, 1180, 0], [0, 1420, 0], [0, 1530, 60],
+                     [0, 1680, 20], [160, 1410, 0], [180, 1130, 0], [190, 880, 0], [-160, 1410, 0],
+                     [-180, 1130, 0], [-190, 880, 0]], float)
+    h = np.repeat(base[None], T, 0) + rng.normal(0, 5, (T, 17, 3))
+    h[..., 2] += np.linspace(0, 1500, T)[:, None]
+    names = {"nose": "neck_nose", "l_eye": "head_top", "r_eye": "head_top", "l_ear": "head_top",
+             "r_ear": "head_top"}
+    c = h[:, [H36M.index(names.get(n, n)) for n in COCO.names]].copy()
+    c[:, 1:5, 1] -= 70
+    c[:, [1, 3], 0] += 40
+    c[:, [2, 4], 0] -= 40
+    return h, c
+
+
+def test_shapes_types_and_ranges():
+    h, c = _clip()
+    s = virtual_capture(h, c, np.random.default_rng(0))
+    assert isinstance(s, VirtualSample)
+    assert s.kp2d_px.shape == s.coco2d_px.shape == s.target_cam_m.shape == (81, 17, 3)
+    assert s.kp2d_px.dtype == np.float32 and s.target_cam_m.dtype == np.float32
+    assert 640 <= max(s.width, s.height) <= 1920 and s.focal_px > 0
+    conf = s.kp2d_px[..., 2]
+    assert np.all((conf == 0) | ((conf > 0) & (conf <= 1)))
+    np.testing.assert_allclose(s.R @ s.R.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(s.R) == pytest.approx(1.0)
+
+
+def test_targets_are_metres_in_camera_axes_and_project_into_the_image():
+    h, c = _clip()
+    for seed in range(20):
+        s = virtual_capture(h, c, np.random.default_rng(seed))
+        t = s.target_cam_m
+        assert np.all(t[..., 2] > 0.3)                                # in front of the camera
+        # metres: body height (head top - ankles) about 1.3-2.2 m after randomisation
+        H = np.linalg.norm(t[:, 10] - (t[:, 3] + t[:, 6]) / 2, axis=-1)
+        assert np.all((1.2 < H) & (H < 2.3))
+        # OpenCV: y down -> the head is above (smaller y than) the ankles in most views
+        assert np.mean(t[:, 10, 1] < t[:, 3, 1]) > 0.99
+        p = project(t, s.focal_px, s.principal_px)
+        inside = (p[..., 0] >= 0) & (p[..., 0] < s.width) & (p[..., 1] >= 0) & (p[..., 1] < s.height)
+        assert inside.mean() > 0.95
+
+
+def test_projection_round_trip_and_extrinsics():
+    h, c = _clip(T=27)
+    cfg = VirtualConfig(bone_sigma=0.0, scale_range=(1.0, 1.0))
+    s = virtual_capture(h, c, np.random.default_rng(3), cfg)
+    # with no body randomisation the target is exactly the world clip seen by (R, t)
+    np.testing.assert_allclose(s.target_cam_m, (h / 1000) @ s.R.T + s.t, atol=1e-5)
+    # unproject pixels with the true depth -> the camera-space points
+    p = project(s.target_cam_m.astype(np.float64), s.focal_px, s.principal_px)
+    z = s.target_cam_m[..., 2:3]
+    back = np.concatenate([(p - s.principal_px) / s.focal_px * z, z], -1)
+    np.testing.assert_allclose(back, s.target_cam_m, atol=1e-5)
+
+
+def test_bone_randomisation_is_symmetric_and_rigid():
+    h, c = _clip(T=5)
+    nh, nc = randomize_body(h / 1000, c / 1000, np.random.default_rng(4), VirtualConfig(scale_range=(1, 1)))
+    L = lambda x, j: np.linalg.norm(x[:, j] - x[:, H36M.parents[j]], axis=-1)
+    for l_, r_ in zip(H36M.left, H36M.right):
+        np.testing.assert_allclose(L(nh, l_) / L(h / 1000, l_), L(nh, r_) / L(h / 1000, r_), rtol=1e-9)
+    ratios = [np.mean(L(nh, j) / L(h / 1000, j)) for j in range(1, 17)]
+    assert np.std(ratios) > 0.01 and 0.8 <= min(ratios) and max(ratios) <= 1.25
+    # COCO wrist moves exactly with the H36M wrist
+    np.testing.assert_allclose(nc[:, COCO.index("l_wrist")] - c[:, COCO.index("l_wrist")] / 1000,
+                               nh[:, H36M.index("l_wrist")] - h[:, H36M.index("l_wrist")] / 1000, atol=1e-12)
+
+
+def test_noise_statistics_and_conversion():
+    h, c = _clip(T=243)
+    errs, missing, low = [], [], []
+    for seed in range(30):
+        s = virtual_capture(h, c, np.random.default_rng(seed))
+        R_ok = s.coco2d_px[..., 2] > 0
+        s_clean = virtual_capture(h, c, np.random.default_rng(seed),
+                                  VirtualConfig(noise_level=(0, 0), offset_frac=0, occlusion_rate=0, swap_p=0))
+        size = np.ptp(s_clean.coco2d_px[..., 1], axis=1).mean()
+        e = np.linalg.norm(s.coco2d_px[..., :2] - s_clean.coco2d_px[..., :2], axis=-1)[R_ok] / size
+        errs.append(np.median(e))
+        missing.append(np.mean(~R_ok))
+        low.append(np.mean(s.coco2d_px[..., 2][R_ok] < 0.5))
+        # H36M 2D is exactly coco_to_h36m of the noisy COCO
+        np.testing.assert_allclose(s.kp2d_px, coco_to_h36m(s.coco2d_px), atol=1e-3)
+    assert 0.002 < np.median(errs) < 0.05             # jitter is a few % of the person's size
+    assert 0.0 < np.mean(missing) < 0.15              # some joints missing, not most
+    assert 0.0 < np.mean(low) < 0.5
+
+
+def test_deterministic_for_a_seed_and_fast():
+    h, c = _clip(T=243)
+    a = virtual_capture(h, c, np.random.default_rng(7))
+    b = virtual_capture(h, c, np.random.default_rng(7))
+    np.testing.assert_array_equal(a.kp2d_px, b.kp2d_px)
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        virtual_capture(h, c, rng)
+    assert (time.perf_counter() - t0) / 20 < 0.02     # ~2-3 ms here; generous for shared CPUs
+
+
+def test_bad_shapes_raise():
+    h, c = _clip(T=5)
+    with pytest.raises(ValueError, match="same shape"):
+        virtual_capture(h, c[:4], np.random.default_rng(0))
