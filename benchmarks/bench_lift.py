@@ -139,7 +139,8 @@ def main() -> int:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.append and args.out.is_file():
-        text = args.out.read_text().rstrip("\n") + "\n\n" + text.replace("# `sasmamba lift` speed", "## `sasmamba lift` speed", 1)
+        section = text.replace("# `sasmamba lift` speed", "## `sasmamba lift` speed", 1)
+        text = args.out.read_text().rstrip("\n") + "\n\n" + section
     args.out.write_text(text)
     return 0
 

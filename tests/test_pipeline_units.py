@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sasmamba_cli.errors import InputError, NoPersonError, SasmambaError
 from sasmamba_cli.pipeline import detect
-from sasmamba_cli.pipeline.detect import FrameDetections, mask_keypoints
+from sasmamba_cli.pipeline.detect import mask_keypoints
 from sasmamba_cli.pipeline.keypoints_io import read_keypoints
 from sasmamba_cli.pipeline.lifting import LoadedLifter, lift_sequences, resample_back, resample_keypoints
 from sasmamba_cli.pipeline.outputs import parse_formats
@@ -327,3 +327,20 @@ def test_schema_file_is_a_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["properties"]["schema_version"]["const"] == 1
     assert len(H36M.names) == 17
+
+
+def test_expand_inputs_and_unique_output_names(tmp_path):
+    from sasmamba_cli.pipeline.batch import VIDEO_EXTENSIONS, expand_inputs, output_stems
+
+    for rel in ("a/x.mp4", "a/y.MOV", "a/notes.txt", "b/x.mp4"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    got = expand_inputs([str(tmp_path / "a"), str(tmp_path / "*" / "x.mp4"), str(tmp_path / "missing.mp4")],
+                        VIDEO_EXTENSIONS)
+    assert [p.relative_to(tmp_path).as_posix() for p in got] == ["a/x.mp4", "a/y.MOV", "b/x.mp4", "missing.mp4"]
+    stems = output_stems(got)
+    assert sorted(stems.values()) == ["a_x", "b_x", "missing", "y"]
+    with pytest.raises(InputError, match="no file matches"):
+        expand_inputs([str(tmp_path / "*.webm")], VIDEO_EXTENSIONS)
+    with pytest.raises(InputError, match="holds no file"):
+        expand_inputs([str(tmp_path / "a" / "..")], {".avi"})

@@ -117,7 +117,11 @@ def lift(
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(e.exit_code) from None
 
-    rows = _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
+    try:
+        rows = _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
+    except KeyboardInterrupt:
+        err.print("interrupted: finished clips are saved; run the same command again to resume", highlight=False)
+        raise typer.Exit(130) from None
     _report(rows, out)
     from ..pipeline.batch import batch_exit_code  # noqa: PLC0415
 
@@ -138,7 +142,8 @@ def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
             self.frames_task = progress.add_task("frames", total=None)
 
         def clip_started(self, index, total, path):
-            self.p.update(self.frames_task, description=f"{path.name}", completed=0, total=None)
+            self.p.remove_task(self.frames_task)            # a fresh frames bar per clip
+            self.frames_task = self.p.add_task(path.name, total=None)
 
         def frames(self, done, total):
             self.p.update(self.frames_task, completed=done, total=total or None)

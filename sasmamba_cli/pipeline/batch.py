@@ -12,6 +12,7 @@ import glob
 import io
 import json
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,11 +179,13 @@ def run_batch(pipeline: LiftPipeline, inputs: list[Path], out_dir: Path, *, keyp
         except SasmambaError as e:
             row = ClipSummary(str(path), "failed", seconds=time.perf_counter() - t0, message=str(e),
                               exit_code=e.exit_code)
-        except (OSError, ValueError, RuntimeError) as e:  # unexpected but per-clip: report, go on
+        except Exception as e:  # noqa: BLE001 - an unexpected failure stays with its clip; the batch goes on
             if on_error:
                 on_error(path, e)
+            where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+            at = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
             row = ClipSummary(str(path), "failed", seconds=time.perf_counter() - t0,
-                              message=f"{type(e).__name__}: {e}", exit_code=1)
+                              message=f"unexpected {type(e).__name__}: {e}{at}", exit_code=1)
         rows.append(row)
         reporter.clip_finished(row)
     return rows

@@ -1,8 +1,9 @@
 """Results: per-clip dataclasses and their JSON / NPZ / CSV forms (schema ``sasmamba-result`` v1).
 
 The JSON Schema is ``sasmamba_cli/data/result_schema_v1.json``; docs/output_format.md explains
-every field. Missing 2D coordinates are ``null`` in JSON, NaN in NPZ and empty cells in CSV, always
-with confidence 0. Every write is atomic (temporary file in the same folder + ``os.replace``).
+every field. Missing 2D coordinates are ``null`` in JSON, NaN in NPZ and empty cells in CSV,
+always with confidence 0. Every write is atomic (temporary file in the same folder +
+``os.replace``). Reading a result back is :mod:`sasmamba_cli.export.result_io`'s job.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
 from ..skeleton import H36M
 
 SCHEMA = "sasmamba-result"
@@ -100,44 +100,8 @@ def track_to_dict(t: TrackResult) -> dict:
     }
 
 
-def _arr(x, shape_tail: tuple, name: str, tid) -> np.ndarray:
-    """Nested lists (``null`` = missing) -> float array of shape ``(n, *shape_tail)``."""
-    try:
-        a = np.array(x, dtype=np.float64)          # None -> NaN
-    except (TypeError, ValueError) as e:
-        raise InputError(f"track {tid}: {name} is not a numeric array ({e})") from e
-    if a.ndim != 1 + len(shape_tail) or a.shape[1:] != shape_tail:
-        raise InputError(f"track {tid}: {name} has shape {a.shape}, expected (n, {', '.join(map(str, shape_tail))})")
-    return a
-
-
-def track_from_dict(d: dict) -> TrackResult:
-    tid = d.get("track_id")
-    n = len(d["frames"])
-    out = TrackResult(
-        track_id=int(tid), frames=np.asarray(d["frames"], dtype=np.int64),
-        keypoints_2d_px=_arr(d["keypoints_2d"], (17, 3), "keypoints_2d", tid),
-        keypoints_2d_coco_px=_arr(d["keypoints_2d_coco"], (17, 3), "keypoints_2d_coco", tid),
-        boxes_px=_arr(d.get("boxes_2d", [[np.nan] * 4] * n), (4,), "boxes_2d", tid),
-        joints_3d_m=_arr(d["joints_3d"], (17, 3), "joints_3d", tid),
-        root_3d_m=_arr(d["root_3d"], (3,), "root_3d", tid),
-        confidence=np.asarray(d["confidence"], dtype=np.float64),
-        interpolated=np.asarray(d["interpolated"], dtype=bool), scale=float(d.get("scale", 1.0)))
-    return out
-
-
 def result_to_dict(r: ClipResult) -> dict:
     return {**r.header, "tracks": [track_to_dict(t) for t in r.tracks]}
-
-
-def result_from_dict(d: dict) -> ClipResult:
-    if d.get("schema") != SCHEMA:
-        raise InputError(f"expected a {SCHEMA!r} JSON, found schema {d.get('schema')!r}")
-    if int(d.get("schema_version", 0)) > SCHEMA_VERSION:
-        raise InputError(f"result schema_version {d.get('schema_version')} is newer than this sasmamba "
-                         f"understands ({SCHEMA_VERSION}); upgrade sasmamba")
-    header = {k: v for k, v in d.items() if k != "tracks"}
-    return ClipResult(header, [track_from_dict(t) for t in d.get("tracks", [])])
 
 
 def skeleton_header() -> dict:
@@ -171,15 +135,6 @@ def write_json(r: ClipResult, path: Path) -> Path:
     text = json.dumps(result_to_dict(r), separators=(",", ":"), allow_nan=False)
     atomic_write_bytes(path, (text + "\n").encode())
     return path
-
-
-def load_result(path: str | Path) -> ClipResult:
-    path = Path(path)
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read result JSON {path}: {e}") from e
-    return result_from_dict(d)
 
 
 def write_npz(r: ClipResult, path: Path) -> Path:

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +85,20 @@ def source_fingerprint(path: Path) -> dict:
     return {"name": Path(path).name, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def _preset_of(arch: str, config: dict | None) -> str | None:
+    """Name of the SasMamba preset whose config matches (ignoring the window length), if any."""
+    if arch != "sasmamba" or not config:
+        return None
+    from sasmamba_models import PRESETS  # noqa: PLC0415
+
+    strip = {k: v for k, v in config.items() if k != "max_frames"}
+    for name, cfg in PRESETS.items():
+        ref = {k: v for k, v in cfg.to_dict().items() if k != "max_frames"}
+        if ref == strip:
+            return name
+    return None
+
+
 class LiftPipeline:
     """Loaded models + settings; ``run_video(path)`` / ``run_keypoints(path)`` -> :class:`ClipResult`."""
 
@@ -116,7 +130,8 @@ class LiftPipeline:
     # --- descriptions -------------------------------------------------------------------
     def model_header(self) -> dict:
         m = self.lifter.metadata
-        return {"arch": self.lifter.arch, "preset": m.get("preset"), "config": m.get("config"),
+        return {"arch": self.lifter.arch, "preset": m.get("preset") or _preset_of(self.lifter.arch, m.get("config")),
+                "config": m.get("config"),
                 "weights": str(self.lifter.weights_path), "weights_sha256": m.get("weights_sha256"),
                 "window": self.lifter.window, "fps": self.lifter.fps, "in_chans": self.lifter.in_chans,
                 "licence": m.get("licence")}

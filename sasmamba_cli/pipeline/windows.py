@@ -7,9 +7,10 @@ window becomes one window, edge-padded (first/last frame repeated) to the full l
 lifter was trained on full windows; the padding is dropped after lifting.
 
 Merging cross-fades the overlaps: each window's frames are weighted by a trapezoid that ramps
-linearly across the frames it shares with its neighbour (flat at the sequence's ends), and the weighted predictions are divided by the summed weights. Weights never reach 0, so
-every frame is defined; a frame covered by one window takes that window's value exactly; there is
-no hard cut (seam) anywhere. Cost is linear in the sequence length.
+linearly across the frames it shares with its neighbour (flat at the sequence's ends), and the
+weighted predictions are divided by the summed weights. Weights never reach 0, so every frame is
+defined; a frame covered by one window takes that window's value exactly; there is no hard cut
+(seam) anywhere. Cost is linear in the sequence length.
 """
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ import numpy as np
 class WindowPlan:
     """How a sequence of ``length`` frames maps onto windows.
 
-    starts: (k,) first *sequence* frame of each window (may be < 0 only in the padded case);
-    window: frames per window; overlap: ramp length; pad_before/pad_after: edge padding when
-    ``length < window`` (then k == 1).
+    starts: (k,) first sequence frame of each window; window: frames per window; overlap: the
+    requested minimum of frames shared by consecutive windows; pad_before/pad_after: edge padding
+    when ``length < window`` (then k == 1).
     """
 
     length: int
