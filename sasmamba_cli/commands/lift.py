@@ -77,6 +77,13 @@ def lift(
     max_frames: Annotated[Optional[int], typer.Option(help="Process at most this many frames.", min=1)] = None,
     fps: Annotated[Optional[float], typer.Option(help="Override the frame rate of the input.", min=0.1)] = None,
     image_size: Annotated[Optional[str], typer.Option(help="WIDTHxHEIGHT for keypoint files that lack it.")] = None,
+    fk_consistent: Annotated[Optional[bool], typer.Option(
+        "--fk-consistent/--raw", help="Regenerate each track's 3D from one fixed skeleton (constant bone "
+        "lengths; JSON/NPZ/CSV/BVH agree exactly) or write the raw lift. Default: on when bvh is in "
+        "--format, else raw.", show_default=False)] = None,
+    render: Annotated[bool, typer.Option("--render/--no-render", help="Also write <stem>_render.mp4 (input "
+                                         "video + 2D overlay beside the 3D view) and <stem>_render_summary.png."
+                                         )] = False,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip clips whose outputs are up to date "
                                          "for the same settings.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -111,7 +118,7 @@ def lift(
             flip_tta=flip, resample=resample, det_batch=batch_size, imgsz=imgsz, det_conf=det_conf,
             kp_threshold=kp_threshold, max_gap_s=max_gap, min_track_s=min_track, max_people=max_people,
             select=select.value, start_frame=start_frame, max_frames=max_frames, fps=fps,
-            image_size=_image_size(image_size), formats=fmt)
+            image_size=_image_size(image_size), formats=fmt, fk_consistent=fk_consistent, render=render)
         pipeline = LiftPipeline(settings)
     except SasmambaError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
@@ -153,6 +160,8 @@ def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
             if row.status == "failed":
                 self.p.console.print(f"[red]failed[/red] {row.clip}: {row.message}", highlight=False,
                                      soft_wrap=True)
+            elif row.fk_summary and not quiet:
+                self.p.console.print(f"{Path(row.clip).name}: {row.fk_summary}", highlight=False, soft_wrap=True)
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, disable=quiet, transient=False)
@@ -163,6 +172,8 @@ def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
         for r in rows:
             if r.status == "failed":
                 err.print(f"failed {r.clip}: {r.message}", highlight=False, soft_wrap=True)
+            elif r.fk_summary:
+                err.print(f"{Path(r.clip).name}: {r.fk_summary}", highlight=False, soft_wrap=True)
     return rows
 
 

@@ -2,8 +2,11 @@
 
 Models are loaded once (one :class:`~.run.LiftPipeline` for the batch). A clip is skipped when its
 ``<stem>.json`` exists with the same settings hash and source fingerprint (name, size, mtime) and
-every output it lists is present; the JSON is written last, so an interrupted clip is redone. A
-failing clip is recorded and never stops the others; ``summary.csv`` lists every clip.
+every output it lists is present; the JSON is written after the data formats, so an interrupted
+clip is redone. ``--render`` output is written after the JSON but listed in it, and ``render`` is
+part of the settings hash: a clip whose render is missing (e.g. the render failed) is redone on
+the next run. A failing clip is recorded and never stops the others; ``summary.csv`` lists every
+clip.
 """
 from __future__ import annotations
 
@@ -18,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, SasmambaError
-from .outputs import WRITERS
+from .outputs import WRITERS, render_names, write_render
 from .result import atomic_write_bytes, result_to_dict, write_json
-from .run import LiftPipeline, source_fingerprint
+from .run import LiftPipeline, fk_summary_line, source_fingerprint
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
                     ".3gp", ".ts", ".mts"}
@@ -42,6 +45,7 @@ class ClipSummary:
     exit_code: int = 0
     outputs: tuple[str, ...] = ()
     timings: dict = field(default_factory=dict)
+    fk_summary: str = ""          # one line on the FK-consistent change ("" when the raw lift was written)
 
 
 SUMMARY_COLUMNS = ["clip", "status", "frames", "people", "detection_coverage", "fps", "seconds", "message"]
@@ -132,17 +136,23 @@ def up_to_date(json_path: Path, settings_hash: str, source: Path) -> dict | None
     return d
 
 
-def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str) -> list[Path]:
-    """Every requested format, then the JSON (last: it marks the clip done)."""
+def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
+                  video: Path | None = None) -> list[Path]:
+    """Every requested format, then the JSON (it marks the clip done), then with ``--render`` the MP4
+    and summary PNG beside ``video`` (None: blank canvas). The JSON lists the render files, so a
+    failed render leaves the JSON in place and the clip is redone on resume."""
     d = result_to_dict(result)
     written: list[Path] = []
     for fmt in pipeline.settings.formats:
         if fmt != "json":
             written.extend(WRITERS[fmt](result, d, out_dir, stem))
     json_path = out_dir / f"{stem}.json"
+    rendered = render_names(stem) if pipeline.settings.render else []
     result.header["run"]["outputs"] = [json_path.name] + [p.name for p in written
-                                                          if Path(p).parent.resolve() == out_dir.resolve()]
+                                                          if Path(p).parent.resolve() == out_dir.resolve()] + rendered
     write_json(result, json_path)
+    if pipeline.settings.render:
+        written.extend(write_render(d, video, out_dir, stem))
     return [json_path] + written
 
 
@@ -170,12 +180,15 @@ def run_batch(pipeline: LiftPipeline, inputs: list[Path], out_dir: Path, *, keyp
                 else:
                     result = pipeline.run_video(path, on_progress=reporter.frames)
                 tw = time.perf_counter()
-                written = write_outputs(pipeline, result, out_dir, stems[path])
+                written = write_outputs(pipeline, result, out_dir, stems[path],
+                                        video=None if keypoints_mode else path)
                 timings = {**pipeline.last_timings, "write": time.perf_counter() - tw}
                 st = result.header["stats"]
+                fk = result.header.get("fk_consistent")
                 row = ClipSummary(str(path), "ok", st["frames"], st["people"], st["detection_coverage"],
                                   result.fps, time.perf_counter() - t0, "", 0,
-                                  tuple(p.name for p in written), timings)
+                                  tuple(p.name for p in written), timings,
+                                  fk_summary_line(fk) if fk else "")
         except SasmambaError as e:
             row = ClipSummary(str(path), "failed", seconds=time.perf_counter() - t0, message=str(e),
                               exit_code=e.exit_code)

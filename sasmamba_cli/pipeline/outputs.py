@@ -3,6 +3,9 @@
 Each writer takes ``(result, result_dict, out_dir, stem)`` and returns the paths it wrote.
 ``json`` is always written (last: it marks the clip as done for resume). ``bvh`` is offered only
 when ``sasmamba_cli.export.bvh`` provides ``export_result_bvh(result_path_or_dict, out_dir)``.
+
+``--render`` is not a format: :func:`render_names` / :func:`write_render` write the MP4 and the
+summary PNG after the JSON (see :func:`sasmamba_cli.pipeline.batch.write_outputs`).
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import inspect
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, SasmambaError
 from .result import ClipResult, write_csv, write_npz
 
 Writer = Callable[[ClipResult, dict, Path, str], list[Path]]
@@ -67,3 +70,35 @@ def parse_formats(text: str) -> tuple[str, ...]:
                          f"{', '.join(known)}{hint}")
     out = ["json"] + [n for n in names if n != "json"]
     return tuple(dict.fromkeys(out))
+
+
+# --- rendered video (``--render``) -------------------------------------------------------------
+
+def render_names(stem: str) -> list[str]:
+    """File names ``--render`` writes for a clip: the MP4 and its summary PNG (as ``sasmamba render``)."""
+    return [f"{stem}_render.mp4", f"{stem}_render_summary.png"]
+
+
+def write_render(d: dict, video: Path | None, out: Path, stem: str) -> list[Path]:
+    """Render the result dict ``d`` beside ``video`` (None: blank canvas) into ``out``; returns the paths.
+
+    Any failure is raised as :class:`RenderError` naming the MP4 it was writing.
+    """
+    mp4, png = (out / name for name in render_names(stem))
+    try:
+        from ..render.compose import render_result_stats  # noqa: PLC0415
+
+        st = render_result_stats(d, video, mp4, summary=True)
+    except Exception as e:  # noqa: BLE001 - any render problem becomes one clear clip failure
+        raise RenderError(f"render of {mp4.name} failed: expected an MP4 of the input with the 2D/3D overlay, "
+                          f"found {type(e).__name__}: {e}") from e
+    written = [Path(st.path)] + ([Path(st.summary)] if st.summary else [])
+    if [p.name for p in written] != [mp4.name, png.name]:
+        raise RenderError(f"render: expected files {[mp4.name, png.name]}, found {[p.name for p in written]}")
+    return written
+
+
+class RenderError(SasmambaError):
+    """The result was written but its rendered video / summary PNG could not be."""
+
+    exit_code = 1

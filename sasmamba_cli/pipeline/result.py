@@ -104,6 +104,38 @@ def result_to_dict(r: ClipResult) -> dict:
     return {**r.header, "tracks": [track_to_dict(t) for t in r.tracks]}
 
 
+def _array(v, shape_tail: tuple[int, ...], n: int, name: str) -> np.ndarray:
+    """Nested lists (``None`` = missing) -> float64 array with NaN, shape-checked."""
+    try:
+        a = np.array(v, dtype=np.float64)                 # None -> NaN
+    except (TypeError, ValueError):
+        a = np.empty(0)
+    if a.shape != (n,) + shape_tail:
+        raise ValueError(f"{name}: expected shape {(n,) + shape_tail}, found {a.shape}")
+    return a
+
+
+def track_from_dict(d: dict) -> TrackResult:
+    """Inverse of :func:`track_to_dict` (JSON ``null`` -> NaN)."""
+    n = len(d["frames"])
+    return TrackResult(
+        track_id=int(d["track_id"]), frames=np.asarray(d["frames"], dtype=np.int64),
+        keypoints_2d_px=_array(d["keypoints_2d"], (17, 3), n, "keypoints_2d"),
+        keypoints_2d_coco_px=_array(d.get("keypoints_2d_coco", np.full((n, 17, 3), None).tolist()), (17, 3), n,
+                                    "keypoints_2d_coco"),
+        boxes_px=_array(d.get("boxes_2d", np.full((n, 4), None).tolist()), (4,), n, "boxes_2d"),
+        joints_3d_m=_array(d["joints_3d"], (17, 3), n, "joints_3d"),
+        root_3d_m=_array(d["root_3d"], (3,), n, "root_3d"),
+        confidence=_array(d["confidence"], (17,), n, "confidence"),
+        interpolated=np.asarray(d.get("interpolated", [False] * n), dtype=bool),
+        scale=float(d.get("scale", 1.0)))
+
+
+def result_from_dict(d: dict) -> ClipResult:
+    """Inverse of :func:`result_to_dict`."""
+    return ClipResult({k: v for k, v in d.items() if k != "tracks"}, [track_from_dict(t) for t in d["tracks"]])
+
+
 def skeleton_header() -> dict:
     return {"name": H36M.name, "joint_names": list(H36M.names), "parents": list(H36M.parents),
             "left": list(H36M.left), "right": list(H36M.right)}

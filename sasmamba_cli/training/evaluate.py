@@ -20,25 +20,37 @@ from .sampler import eval_windows
 from .virtual import virtual_capture
 
 
-def predict_windows(model, x: np.ndarray, window: int, flip_tta: bool, batch: int = 16) -> np.ndarray:
+def predict_windows(model, x: np.ndarray, window: int, flip_tta: bool) -> np.ndarray:
     """x (T, 17, C) normalised -> (T, 17, 3) prediction by tiled windows."""
+    plain, tta = predict_windows_both(model, x, window, with_flip=flip_tta)
+    return tta if flip_tta else plain
+
+
+def predict_windows_both(model, x: np.ndarray, window: int, with_flip: bool = True,
+                         batch: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions without and (if ``with_flip``) with flip TTA; one batched forward per chunk
+    of windows holds the plain and the mirrored inputs together."""
     import torch
 
     t = x.shape[0]
     starts = eval_windows(t, window)
-    out = np.zeros((t, 17, 3), np.float32)
+    plain = np.zeros((t, 17, 3), np.float32)
+    tta = np.zeros((t, 17, 3), np.float32) if with_flip else None
     for i in range(0, len(starts), batch):
         chunk = starts[i:i + batch]
         xb = np.stack([_pad(x[s:s + window], window) for s in chunk])
+        if with_flip:
+            xb = np.concatenate([xb, flip_h36m(xb)])
         with torch.inference_mode():
-            pred = model(torch.from_numpy(xb)).numpy()
-            if flip_tta:
-                pf = model(torch.from_numpy(np.ascontiguousarray(flip_h36m(xb)))).numpy()
-                pred = 0.5 * (pred + flip_h36m(pf))
-        for s, p in zip(chunk, pred):
+            out = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32))).numpy()
+        pred = out[:len(chunk)]
+        mirrored = flip_h36m(out[len(chunk):]) if with_flip else None
+        for k, s in enumerate(chunk):
             n = min(window, t - s)
-            out[s:s + n] = p[:n]
-    return out
+            plain[s:s + n] = pred[k, :n]
+            if with_flip:
+                tta[s:s + n] = 0.5 * (pred[k, :n] + mirrored[k, :n])
+    return plain, tta
 
 
 def _pad(x: np.ndarray, window: int) -> np.ndarray:
@@ -61,9 +73,10 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
         s = virtual_capture(ds.h36m_mm[a:b], ds.coco_mm[a:b], rng)
         x = lifter_input(s.kp2d_px, s.width, s.height, in_chans)
         gt = s.target_cam_m - s.target_cam_m[:, :1]
+        plain, tta = predict_windows_both(model, x, window, with_flip=True in flip_modes)
+        preds = {False: plain, True: tta}
         for m in flip_modes:
-            pred = predict_windows(model, x, window, flip_tta=m)
-            per_clip[m].append(clip_metrics(pred, gt))
+            per_clip[m].append(clip_metrics(preds[m], gt))
         meta.append((str(ds.source[k]), str(ds.group[k]), b - a))
         if progress is not None:
             progress()
