@@ -19,8 +19,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
-def best_time(fn, repeats):
-    fn()  # warm-up
+def best_time(fn, repeats, warmup=True):
+    if warmup:
+        fn()
     ts = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -75,11 +76,11 @@ def main():
     for t in args.long:
         x = torch.randn(1, t, 17, 2)
         with torch.inference_mode():
-            ts = best_time(lambda: sas(x), 1)
+            ts = best_time(lambda: sas(x), 1, warmup=t == min(args.long))
             tt = float("nan")
             if t <= args.transformer_max:
                 try:
-                    tt = best_time(lambda: tr(x), 1)
+                    tt = best_time(lambda: tr(x), 1, warmup=t == min(args.long))
                 except RuntimeError as e:  # out of memory
                     print(f"transformer failed at T={t}: {e}", flush=True)
         res[t] = (ts, tt)
