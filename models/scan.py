@@ -117,6 +117,16 @@ def selective_scan_ref(u, delta, A, B, C, D=None, delta_bias=None, delta_softplu
     return y.to(dtype_in)
 
 
+def _prepare(u, delta, A, B, C, delta_bias, delta_softplus):
+    """fp32 inputs with ``delta`` turned into ``dt = softplus(delta + bias)`` (fast backends)."""
+    u, delta, A, B, C = (t.float() for t in (u, delta, A, B, C))
+    if delta_bias is not None:
+        delta = delta + delta_bias.float()[..., None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    return u, delta, A, B, C
+
+
 # --------------------------------------------------------------------------------------------
 # two-level chunked linear recurrence  h_t = a_t * h_{t-1} + b_t  along dim 0
 def default_chunk(length: int) -> int:
@@ -261,11 +271,7 @@ class _SequentialScan(torch.autograd.Function):
 def selective_scan_sequential(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True):
     """The fused sequential scan (see module docstring and :class:`_SequentialScan`)."""
     dtype_in = u.dtype
-    u, delta, A, B, C = (t.float() for t in (u, delta, A, B, C))
-    if delta_bias is not None:
-        delta = delta + delta_bias.float()[..., None]
-    if delta_softplus:
-        delta = F.softplus(delta)
+    u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
     if u.shape[1] % B.shape[1]:
         raise ValueError(f"channels {u.shape[1]} not divisible by groups {B.shape[1]}")
     if u.shape[0] * u.shape[1] * A.shape[1] < FUSED_MIN_LANES:
@@ -283,11 +289,7 @@ def selective_scan_chunked(u, delta, A, B, C, D=None, delta_bias=None, delta_sof
                            chunk: int | None = None):
     """The chunked two-level scan (see module docstring); ``chunk=0`` runs the sequential kernel."""
     dtype_in = u.dtype
-    u, delta, A, B, C = (t.float() for t in (u, delta, A, B, C))
-    if delta_bias is not None:
-        delta = delta + delta_bias.float()[..., None]
-    if delta_softplus:
-        delta = F.softplus(delta)
+    u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
     batch, dim, length = u.shape
     groups, n = B.shape[1], A.shape[1]
     dg = dim // groups

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..mocap.bvh import axis_rotation as _axis_rotation
+
 EPS = 1e-9
 AXES = {"X": 0, "Y": 1, "Z": 2}
 
@@ -34,18 +36,9 @@ def frame_from_vectors(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray
 
 
 def axis_rotation(axis: str, angle: np.ndarray) -> np.ndarray:
-    """Rotation matrices ``(..., 3, 3)`` about the named axis by ``angle`` (radians, any shape)."""
-    angle = np.asarray(angle, dtype=np.float64)
-    c, s = np.cos(angle), np.sin(angle)
-    out = np.zeros(angle.shape + (3, 3))
-    i = AXES[axis]
-    j, k = (i + 1) % 3, (i + 2) % 3
-    out[..., i, i] = 1.0
-    out[..., j, j] = c
-    out[..., k, k] = c
-    out[..., j, k] = -s
-    out[..., k, j] = s
-    return out
+    """Rotation matrices ``(..., 3, 3)`` about axis ``'X' | 'Y' | 'Z'`` by ``angle`` (radians);
+    the same convention as the BVH reader (one implementation: :func:`mocap.bvh.axis_rotation`)."""
+    return _axis_rotation(AXES[axis], np.asarray(angle, dtype=np.float64))
 
 
 def _check_order(order: str) -> tuple[int, int, int]:

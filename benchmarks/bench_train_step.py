@@ -1,0 +1,68 @@
+"""Time per training step (forward + backward + AdamW) of candidate lifter configurations on
+this machine: the numbers behind the choice of the shipped configuration (docs/results.md).
+
+    python benchmarks/bench_train_step.py [--threads 2] [--out docs/benchmarks_train_step.md]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+CANDIDATES = [  # (label, preset, overrides, batch)
+    ("s, T=243 (authors)", "s", {"max_frames": 243}, 4),
+    ("s, T=81", "s", {"max_frames": 81}, 8),
+    ("s, T=27", "s", {"max_frames": 27}, 16),
+    ("xs: C=32, depth 3, N=8, T=27 (shipped)", "s", {"max_frames": 27, "dim": 32, "depth": 3, "d_state": 8}, 16),
+    ("ablation xs, T=27", "ablation", {"max_frames": 27, "dim": 32, "depth": 3, "d_state": 8}, 16),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--out", default="docs/benchmarks_train_step.md")
+    args = ap.parse_args()
+    import torch
+
+    from sasmamba_models import SasMambaLifter, count_parameters, preset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    lines = ["# Training step time (CPU)", "",
+             f"- date: {datetime.now(timezone.utc).isoformat(timespec='minutes')}",
+             f"- machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads",
+             f"- command: `python {' '.join(sys.argv)}`", f"- load average at start: {os.getloadavg()}", "",
+             "| config | params | batch | s / step | samples/s | frames/s | 1 epoch of the train split (159k frames) |",
+             "|---|---|---|---|---|---|---|"]
+    for label, name, over, batch in CANDIDATES:
+        torch.manual_seed(0)
+        cfg = preset(name, in_chans=3, **over)
+        m = SasMambaLifter(cfg)
+        opt = torch.optim.AdamW(m.parameters(), 1e-4)
+        x = torch.randn(batch, cfg.max_frames, 17, 3)
+        y = torch.randn(batch, cfg.max_frames, 17, 3)
+        ts = []
+        for i in range(args.steps + 1):
+            t = time.perf_counter()
+            loss = (m(x) - y).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if i:
+                ts.append(time.perf_counter() - t)
+        s = min(ts)
+        fps = batch * cfg.max_frames / s
+        lines.append(f"| {label} | {count_parameters(m):,} | {batch} | {s:.2f} | {batch / s:.2f} | {fps:.0f} | "
+                     f"{159121 / fps / 3600:.1f} h |")
+        print(lines[-1], flush=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
