@@ -68,7 +68,7 @@ def main() -> int:
     import torch
 
     from sasmamba_cli.pipeline.batch import write_outputs
-    from sasmamba_cli.pipeline.lifting import default_weights_path
+    from sasmamba_cli.weights import default_weights_path
     from sasmamba_cli.pipeline.run import LiftPipeline, LiftSettings
     from sasmamba_cli.pipeline.video import iter_frames, probe_video
 

@@ -1,4 +1,5 @@
-"""Where the shipped default lifter weights live, and loading them with a clear error."""
+"""Where the shipped default lifter weights live (``assets/weights``, installed as
+``sasmamba_assets``), and a check with a clear error when they are missing."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,12 +10,18 @@ DEFAULT_WEIGHTS_NAME = "sasmamba_default"
 
 
 def default_weights_path() -> Path:
-    """``assets/weights/sasmamba_default.json`` (installed as ``sasmamba_assets``)."""
+    """Path of ``sasmamba_default.json`` (the ``.safetensors`` lies beside it); may not exist."""
     from sasmamba_assets import asset_path  # noqa: PLC0415
 
-    p = asset_path("weights", DEFAULT_WEIGHTS_NAME + ".json")
+    return asset_path("weights", DEFAULT_WEIGHTS_NAME + ".json")
+
+
+def require_default_weights() -> Path:
+    """:func:`default_weights_path`, or :class:`InputError` naming the expected files."""
+    p = default_weights_path()
     if not p.is_file() or not p.with_suffix(".safetensors").is_file():
-        raise InputError(f"default lifter weights not found: expected {p} and {p.with_suffix('.safetensors')} "
-                         "(shipped in the repository's assets/weights); reinstall sasmamba from a full "
-                         "checkout or pass --weights PATH")
+        raise InputError(f"the default lifter weights are not installed: expected {p} and "
+                         f"{p.with_suffix('.safetensors')} (shipped in the repository's assets/weights); "
+                         "reinstall sasmamba from a full checkout or pass --weights PATH to a checkpoint "
+                         "written by sasmamba (NAME.safetensors + NAME.json)")
     return p

@@ -209,10 +209,10 @@ def test_unknown_format(app, tmp_path, tiny_weights):
 
 
 def test_default_weights_missing_message(app, tmp_path, monkeypatch):
-    from sasmamba_cli.pipeline import lifting
-    monkeypatch.setattr(lifting, "DEFAULT_WEIGHTS", ("weights", "definitely_absent.json"))
+    from sasmamba_cli import weights
+    monkeypatch.setattr(weights, "DEFAULT_WEIGHTS_NAME", "definitely_absent")
     r = run(app, DEMO, "--out", tmp_path / "o")
-    assert r.exit_code == 1
+    assert r.exit_code == 2                      # InputError
     msg = " ".join(output_of(r).split())
     assert "default lifter weights are not installed" in msg and "--weights" in msg
 
@@ -472,7 +472,7 @@ def test_unexpected_error_in_one_clip_is_reported_and_the_batch_goes_on(tmp_path
 
 def test_readme_command_uses_the_shipped_weights(app, tmp_path):
     """`sasmamba lift assets/demo/cam01.mp4` with every default, once the default weights ship."""
-    from sasmamba_cli.pipeline.lifting import default_weights_path
+    from sasmamba_cli.weights import default_weights_path
     from sasmamba_models.checkpoint import paths_for
 
     wpath, mpath = paths_for(default_weights_path())

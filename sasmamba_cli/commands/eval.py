@@ -33,11 +33,11 @@ def eval_cmd(
     from ..mocap.dataset import split_indices
     from ..training.evaluate import evaluate
     from ..training.trainer import _atomic_json, load_data
-    from ..weights import default_weights_path
+    from ..weights import require_default_weights
 
     err = Console(stderr=True)
     try:
-        wpath = weights or default_weights_path()
+        wpath = weights or require_default_weights()
         model, meta = load_checkpoint(wpath)
         ds = load_data([str(p) for p in data])
         clips = np.arange(ds.num_clips) if part == "all" else split_indices(ds, str(split) if split else None, part)

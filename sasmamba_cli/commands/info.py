@@ -23,7 +23,7 @@ def collect_info() -> dict:
 
     from .. import __version__
     from ..errors import SasmambaError
-    from ..weights import default_weights_path
+    from ..weights import require_default_weights
 
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
     info = {
@@ -38,7 +38,7 @@ def collect_info() -> dict:
                     for name, cfg in PRESETS.items()},
     }
     try:
-        p = default_weights_path()
+        p = require_default_weights()
         meta = read_metadata(p)
         info["default_weights"] = {"path": str(p), "arch": meta.get("arch"), "params": meta.get("params"),
                                    "window": meta.get("window"), "licence": meta.get("licence"),

@@ -16,11 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SasmambaError
+from ..weights import require_default_weights
 from ..skeleton import flip_h36m, lifter_input
 from .windows import cut_windows, merge_windows, plan_windows
-
-DEFAULT_WEIGHTS = ("weights", "sasmamba_default.json")
-
 
 @dataclass(frozen=True)
 class LoadedLifter:
@@ -36,24 +34,13 @@ class LoadedLifter:
     device: str
 
 
-def default_weights_path() -> Path:
-    from sasmamba_assets import asset_path  # noqa: PLC0415
-
-    return asset_path(*DEFAULT_WEIGHTS)
-
-
 def load_lifter(weights: str | Path | None, device: str = "cpu") -> LoadedLifter:
     """Load ``weights`` (``X``, ``X.json`` or ``X.safetensors``) or the shipped default."""
     from sasmamba_models.checkpoint import CheckpointError, load_checkpoint, paths_for  # noqa: PLC0415
 
     if weights is None:
-        path = default_weights_path()
+        path = require_default_weights()
         wpath, mpath = paths_for(path)
-        if not (wpath.is_file() and mpath.is_file()):
-            raise SasmambaError(
-                f"the default lifter weights are not installed: expected {wpath} and {mpath} "
-                "(shipped with sasmamba releases; this install has none). Reinstall a release that "
-                "ships them, or pass --weights PATH to any sasmamba checkpoint (NAME.safetensors + NAME.json)")
     else:
         path = Path(weights)
         wpath, mpath = paths_for(path)
