@@ -139,6 +139,26 @@ def test_export_command_writes_all_formats(tmp_path):
     np.testing.assert_allclose(npz["track1_joints_3d"], fk.tracks[0].joints_3d, atol=1e-5)
 
 
+def test_exported_files_write_missing_2d_joints_as_null_never_zero(tmp_path):
+    d = synthetic_result(6, 1).to_dict()
+    d["tracks"][0]["keypoints_2d"][2][4] = [None, None, 0.0]      # missing H36M joint
+    d["tracks"][0]["confidence"][2][4] = 0.0
+    d["tracks"][0]["keypoints_2d_coco"] = [[[100.0, 200.0, 0.9]] * 17] * 6
+    d["tracks"][0]["keypoints_2d_coco"][2][7] = [None, None, 0.0]
+    (tmp_path / "clip.json").write_text(json.dumps(d))
+    out = tmp_path / "out"
+    r = CliRunner().invoke(_app(), ["export", str(tmp_path / "clip.json"), "-f", "json", "-f", "npz",
+                                    "-f", "csv", "--raw", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    t = json.loads((out / "clip.json").read_text())["tracks"][0]
+    assert t["keypoints_2d"][2][4] == [None, None, 0.0] and t["keypoints_2d_coco"][2][7] == [None, None, 0.0]
+    assert np.all(np.isnan(np.load(out / "clip.npz")["track1_keypoints_2d"][2, 4, :2]))
+    import csv
+    rows = [r for r in csv.DictReader((out / "clip.csv").open()) if r["frame"] == str(d["tracks"][0]["frames"][2])
+            and r["joint_index"] == "4"]
+    assert rows[0]["u_px"] == "" and rows[0]["v_px"] == "" and float(rows[0]["confidence"]) == 0
+
+
 def test_export_command_errors(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema": "x"}))

@@ -496,3 +496,51 @@ def test_demo_clip_ships_with_its_licence():
     assert DEMO.is_file() and DEMO.stat().st_size < 5_000_000
     assert "BSD 3-Clause" in (folder / "LICENSE_BSD-3-Clause.txt").read_text()
     assert "Pose2Sim" in (folder / "ATTRIBUTION.md").read_text()
+
+
+def test_a_redone_clip_never_leaves_old_files_that_make_resume_skip_it(tmp_path, monkeypatch):
+    """Old JSON / render files of an earlier run must not survive a crash or failed render of the redo."""
+    from types import SimpleNamespace
+
+    from sasmamba_cli.export.synthetic import synthetic_result
+    from sasmamba_cli.pipeline import batch, outputs
+    from sasmamba_cli.pipeline.result import result_from_dict
+    from sasmamba_cli.pipeline.run import LiftSettings
+
+    out = tmp_path / "o"
+    out.mkdir()
+
+    def clip():
+        c = result_from_dict(synthetic_result(6, 1).to_dict())
+        c.header["run"] = {"settings_hash": "new"}
+        return c
+    pipe = SimpleNamespace(settings=LiftSettings(formats=("json", "csv"), render=True))
+    for name in ("c.json", "c_render.mp4", "c_render_summary.png"):
+        (out / name).write_text("from an earlier run")
+
+    def broken_render(*a, **k):
+        raise outputs.RenderError("simulated encoder crash")
+    monkeypatch.setattr(batch, "write_render", broken_render)
+    with pytest.raises(outputs.RenderError):
+        batch.write_outputs(pipe, clip(), out, "c")
+    listed = json.loads((out / "c.json").read_text())["run"]["outputs"]
+    assert "c_render.mp4" in listed and not any((out / n).exists() for n in listed if "render" in n)
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setitem(batch.WRITERS, "csv", crash)
+    with pytest.raises(KeyboardInterrupt):
+        batch.write_outputs(pipe, clip(), out, "c")
+    assert not (out / "c.json").exists()          # no JSON vouching for the half-written clip
+
+
+def test_relifting_a_result_into_its_own_folder_never_overwrites_it(app, tmp_path, tiny_weights):
+    kp = write_keypoint_file(tmp_path / "walk.json")
+    out = tmp_path / "o"
+    r = run(app, "--keypoints", kp, "--weights", tiny_weights, "--out", out)
+    assert r.exit_code == 0, output_of(r)
+    src = out / "walk.json"
+    before = src.read_bytes()
+    r = run(app, "--keypoints", src, "--weights", tiny_weights, "--out", out, "--no-resume")
+    assert r.exit_code != 0 and "overwrite its own input" in " ".join(output_of(r).split())
+    assert src.read_bytes() == before

@@ -321,6 +321,13 @@ def test_no_bundled_weights_needs_allow_download(monkeypatch):
     assert w.source == "download" and w.sha256 is None
 
 
+def test_yolo_env_never_lets_ultralytics_pip_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv("YOLO_AUTOINSTALL", raising=False)
+    detect.ensure_yolo_env(allow_download=True)          # downloads of weights allowed, installs never
+    assert detect.os.environ["YOLO_AUTOINSTALL"] == "False"
+
+
 def test_schema_file_is_a_valid_json_schema():
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads(resources.files("sasmamba_cli.data").joinpath("result_schema_v1.json").read_text())

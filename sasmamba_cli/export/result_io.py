@@ -83,9 +83,9 @@ class Track:
 
     def to_dict(self) -> dict:
         d = {"track_id": int(self.track_id), "frames": self.frames.tolist(),
-             "keypoints_2d": _nan_to_none(self.keypoints_2d)}
+             "keypoints_2d": _kp_to_json(self.keypoints_2d)}
         if self.keypoints_2d_coco is not None:
-            d["keypoints_2d_coco"] = _nan_to_none(self.keypoints_2d_coco)
+            d["keypoints_2d_coco"] = _kp_to_json(self.keypoints_2d_coco)
         d.update({"joints_3d": self.joints_3d.tolist(), "root_3d": self.root_3d.tolist(),
                   "confidence": self.confidence.tolist(),
                   "interpolated": [bool(v) for v in self.interpolated]})
@@ -123,6 +123,16 @@ class Result:
 
 def _nan_to_none(a: np.ndarray) -> list:
     return [[[None if not math.isfinite(v) else v for v in row] for row in frame] for frame in a.tolist()]
+
+
+def _kp_to_json(kp: np.ndarray) -> list:
+    """2D keypoints ``(n, 17, 3)`` -> nested lists; a missing joint (confidence <= 0) is written as
+    ``[null, null, 0]`` (the loader keeps zeros in memory; the file must never show (0, 0))."""
+    a = np.array(kp, dtype=np.float64, copy=True)
+    missing = ~(np.nan_to_num(a[..., 2]) > 0) | ~np.all(np.isfinite(a[..., :2]), axis=-1)
+    a[missing, :2] = np.nan
+    a[missing, 2] = 0.0
+    return _nan_to_none(a)
 
 
 def _err(where: str, expected: str, found: Any, fix: str = "") -> InputError:

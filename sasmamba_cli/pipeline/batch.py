@@ -142,12 +142,17 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
     and summary PNG beside ``video`` (None: blank canvas). The JSON lists the render files, so a
     failed render leaves the JSON in place and the clip is redone on resume."""
     d = result_to_dict(result)
+    json_path = out_dir / f"{stem}.json"
+    rendered = render_names(stem) if pipeline.settings.render else []
+    # files of an earlier run must not vouch for this one: an old JSON would mark the clip done
+    # (resume) while the formats below are half rewritten, and old render files would hide a
+    # render that fails now
+    for name in [json_path.name, *rendered]:
+        (out_dir / name).unlink(missing_ok=True)
     written: list[Path] = []
     for fmt in pipeline.settings.formats:
         if fmt != "json":
             written.extend(WRITERS[fmt](result, d, out_dir, stem))
-    json_path = out_dir / f"{stem}.json"
-    rendered = render_names(stem) if pipeline.settings.render else []
     result.header["run"]["outputs"] = [json_path.name] + [p.name for p in written
                                                           if Path(p).parent.resolve() == out_dir.resolve()] + rendered
     write_json(result, json_path)
@@ -167,6 +172,9 @@ def run_batch(pipeline: LiftPipeline, inputs: list[Path], out_dir: Path, *, keyp
         t0 = time.perf_counter()
         json_path = out_dir / f"{stems[path]}.json"
         try:
+            if json_path.resolve() == path.resolve():
+                raise InputError(f"{path}: the result would overwrite its own input; "
+                                 "pass --out to a different folder")
             settings_hash = pipeline.settings_hash(keypoints_mode=keypoints_mode)
             done = up_to_date(json_path, settings_hash, path) if resume and path.is_file() else None
             if done is not None:

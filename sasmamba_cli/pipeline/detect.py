@@ -8,8 +8,9 @@ Weights are resolved (see :func:`resolve_detector_weights`) in this order:
 3. a download by ultralytics, only with ``--allow-download``.
 
 Nothing is installed or downloaded otherwise: ``YOLO_CONFIG_DIR`` is pointed at a sasmamba cache
-folder when unset, ``YOLO_OFFLINE`` is set unless downloads are allowed, and ultralytics' tracker
-(which pip-installs ``lap``) is never used.
+folder when unset, ``YOLO_OFFLINE`` is set unless downloads are allowed, ``YOLO_AUTOINSTALL`` is
+always off (ultralytics never pip-installs a missing package) and ultralytics' tracker (which
+pip-installs ``lap``) is never used.
 
 Keypoint confidence is a mask: a keypoint below ``kp_threshold`` is *missing* (x, y = NaN,
 conf = 0), never a (0, 0) coordinate.
@@ -92,6 +93,7 @@ def ensure_yolo_env(allow_download: bool = False) -> None:
             base.mkdir(parents=True, exist_ok=True)
         os.environ["YOLO_CONFIG_DIR"] = str(base)
     os.environ.setdefault("YOLO_VERBOSE", "False")
+    os.environ["YOLO_AUTOINSTALL"] = "False"     # never pip-install at run time (even with downloads allowed)
     if not allow_download:
         os.environ.setdefault("YOLO_OFFLINE", "1")
 
