@@ -21,6 +21,7 @@ def eval_cmd(
     max_frames_per_clip: Annotated[int, typer.Option(help="Evaluate at most this many frames per clip (0 = all).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON on stdout.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Also write the JSON result here.")] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
 ):
     """MPJPE, P-MPJPE, N-MPJPE, MPJVE, acceleration error (mm) per source and overall, +/- flip TTA."""
     import numpy as np
@@ -36,6 +37,9 @@ def eval_cmd(
     from ..weights import require_default_weights
 
     err = Console(stderr=True)
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
     try:
         wpath = weights or require_default_weights()
         model, meta = load_checkpoint(wpath)
