@@ -29,3 +29,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _yolo_env(tmp_path_factory):
+    """ultralytics writes its settings into YOLO_CONFIG_DIR: a fresh temp folder per test module."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("yolo_config")))
+        mp.setenv("YOLO_OFFLINE", "1")
+        yield

@@ -42,15 +42,6 @@ def need(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _yolo_env(tmp_path_factory):
-    """ultralytics writes its settings into YOLO_CONFIG_DIR: a temp folder, restored afterwards."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("yolo_config")))
-        mp.setenv("YOLO_OFFLINE", "1")
-        yield
-
-
 @pytest.fixture(scope="module")
 def app():
     a = typer.Typer()

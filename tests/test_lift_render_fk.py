@@ -18,14 +18,6 @@ from test_lift_cli import DEMO, app, bone_lengths, output_of, run, tiny_weights,
 FK_ATOL_M = 1e-4          # 0.1 mm: JSON keeps 10 um, BVH %.6f cm
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _yolo_env(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("yolo_config")))
-        mp.setenv("YOLO_OFFLINE", "1")
-        yield
-
-
 def small_demo_clip(path: Path, frames: int = 20, height: int = 480) -> tuple[Path, float]:
     """The first ``frames`` frames of the demo clip, scaled to ``height`` px; returns (path, fps)."""
     cv2 = pytest.importorskip("cv2")
