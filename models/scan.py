@@ -273,10 +273,11 @@ INFERENCE_MIN_ELEMENTS = 1 << 21  # L * B * D * N above which no-grad scans keep
 
 
 @torch.no_grad()
-def _scan_state_only(u, dt, A, Bm, Cm):
+def _scan_state_only(u, dt, A, Bm, Cm, block: int = 16):
     """Inference scan: one cache-resident state ``(B, G, Dg, N)`` updated in place and read out
     every step (``y_t = h_t C_t``), so the ``(L, B, D, N)`` state history is never written to
-    memory. Same inputs as :class:`_SequentialScan`; no autograd."""
+    memory. Decays and inputs are formed ``block`` steps at a time (one broadcast op per block
+    instead of per step). Same inputs as :class:`_SequentialScan`; no autograd."""
     b, d, length = u.shape
     g, n = Bm.shape[1], A.shape[1]
     dg = d // g
@@ -287,14 +288,16 @@ def _scan_state_only(u, dt, A, Bm, Cm):
     Ag = A.reshape(g, dg, n)
     h = u.new_zeros(b, g, dg, n)
     h_mat = h.view(b * g, dg, n)
-    dA = torch.empty_like(h)
-    tmp = torch.empty_like(h)
+    dA = u.new_empty(block, b, g, dg, n)
+    dBu = torch.empty_like(dA)
     y = u.new_empty(length, b * g, dg, 1)
-    for t in range(length):
-        torch.mul(dt_tm[t], Ag, out=dA).exp_()
-        torch.mul(dtu_tm[t], B_tm[t], out=tmp)
-        h.mul_(dA).add_(tmp)
-        torch.bmm(h_mat, C_tm[t], out=y[t])
+    for s in range(0, length, block):
+        k = min(block, length - s)
+        torch.mul(dt_tm[s:s + k], Ag, out=dA[:k]).exp_()
+        torch.mul(dtu_tm[s:s + k], B_tm[s:s + k], out=dBu[:k])
+        for i in range(k):
+            torch.addcmul(dBu[i], dA[i], h, out=h)
+            torch.bmm(h_mat, C_tm[s + i], out=y[s + i])
     return y.view(length, b, d).permute(1, 2, 0)
 
 

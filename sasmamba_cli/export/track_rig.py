@@ -8,7 +8,7 @@ import numpy as np
 from .result_io import Result, Track
 from .rig import Rig, fit_rig
 from .solve import Motion, forward_kinematics, solve_motion
-from .world import WorldFrame, estimate_world_frame
+from .world import DEFAULT_LEVEL, WorldFrame, estimate_world_frame
 
 CONFIDENT = 0.3          # a joint counts as confident for bone lengths at or above this confidence
 
@@ -38,8 +38,11 @@ def confident_mask(track: Track, threshold: float = CONFIDENT) -> np.ndarray:
     return (track.confidence >= threshold) & ~track.interpolated[:, None]
 
 
-def world_frame_of(result: Result, level: str = "torso") -> WorldFrame:
-    return estimate_world_frame([t.positions_camera_m() for t in result.tracks], level)
+def world_frame_of(result: Result, level: str = DEFAULT_LEVEL) -> WorldFrame:
+    """The clip's shared world frame (docs/export.md): foot contacts use the result's fps and only
+    confident, detected ankles (:func:`confident_mask`)."""
+    return estimate_world_frame([t.positions_camera_m() for t in result.tracks], level,
+                                fps=result.source.fps, valid=[confident_mask(t) for t in result.tracks])
 
 
 def solve_track(track: Track, world: WorldFrame, naming: str = "mixamo") -> SolvedTrack:
@@ -49,7 +52,7 @@ def solve_track(track: Track, world: WorldFrame, naming: str = "mixamo") -> Solv
     return SolvedTrack(track.track_id, track.frames, rig, motion, pos, forward_kinematics(rig, motion))
 
 
-def solve_result(result: Result, naming: str = "mixamo", level: str = "torso"
+def solve_result(result: Result, naming: str = "mixamo", level: str = DEFAULT_LEVEL
                  ) -> tuple[WorldFrame, list[SolvedTrack]]:
     world = world_frame_of(result, level)
     return world, [solve_track(t, world, naming) for t in result.tracks]

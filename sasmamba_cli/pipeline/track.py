@@ -3,11 +3,20 @@
 Online assignment frame by frame with the Hungarian algorithm
 (``scipy.optimize.linear_sum_assignment``) on a cost that mixes box overlap and keypoint distance:
 
-    cost = 0.5 * (1 - IoU(track box, detection box)) + 0.5 * min(1, mean keypoint distance / box size)
+    cost = 0.5 * (1 - IoU(predicted box, detection box)) + 0.5 * min(1, median keypoint distance / box size)
 
-where the keypoint distance is averaged over joints visible in both and "box size" is the square
-root of the track box's area. A pair is allowed only when IoU > ``min_iou`` or the normalised
-keypoint distance < ``max_kp_dist``. A track survives ``max_gap`` frames without a match
+where the keypoint distance is the median over joints visible in both and "box size" is the square
+root of the track box's area. The track side is a constant-velocity *prediction*: the last
+detected box and keypoints shifted by the track's velocity (px/frame) times the frames elapsed
+since that detection. The velocity is a running average (weight ``velocity_smoothing`` on the
+newest step) of the median displacement of the joints visible in consecutive detections (the box
+centre when none are shared), so it ignores limb swing and joints that vanish behind someone; it
+is capped at ``max_speed`` box sizes per frame. Without it two people of similar size walking
+across each other swap ids at the frame where they overlap most, and a person hidden for a frame
+or two is re-matched to whoever stands where they were last seen. For the assignment only (not
+the gate below), a track pays ``age_cost`` per frame it has gone unmatched: where two people
+stand on the same spot, the one seen on the previous frame is the more certain match. A pair is allowed only when
+IoU > ``min_iou`` or the normalised keypoint distance < ``max_kp_dist``. A track survives ``max_gap`` frames without a match
 (occlusion); a longer gap ends it, so a person who reappears later gets a new id (long gaps split
 the track). Afterwards each track is made consecutive: frames missing inside a track (<= max_gap)
 and short per-joint gaps are linearly interpolated and flagged; tracks with fewer than
@@ -55,6 +64,9 @@ class TrackerConfig:
     min_iou: float = 0.1
     max_kp_dist: float = 0.6     # in units of sqrt(box area)
     max_cost: float = 0.85
+    velocity_smoothing: float = 0.5   # weight of the newest step in the running velocity (0 = no motion model)
+    max_speed: float = 0.25           # velocity cap, in box sizes (sqrt of box area) per frame
+    age_cost: float = 0.02            # assignment cost per frame a track has gone unmatched (not gated)
 
 
 @dataclass
@@ -62,6 +74,16 @@ class _Raw:
     frames: list = field(default_factory=list)
     kps: list = field(default_factory=list)
     boxes: list = field(default_factory=list)
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))   # (2,) px / frame
+    steps: int = 0                                                     # velocity updates so far
+
+    def predict(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """Constant-velocity guess of the box ``(4,)`` and keypoints ``(17, 3)`` at ``frame``."""
+        shift = self.velocity * (frame - self.frames[-1])
+        box = self.boxes[-1] + np.tile(shift, 2)
+        kp = self.kps[-1].copy()
+        kp[:, :2] += shift
+        return box, kp
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -77,12 +99,20 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def keypoint_distance(kp_a: np.ndarray, kp_b: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Mean distance over joints visible in both, divided by ``scale (n,)`` -> ``(n, m)``; inf if none shared."""
+    """Median distance (px) over joints visible in both, divided by ``scale (n,)`` -> ``(n, m)``.
+
+    ``kp_a (n, 17, 3)``, ``kp_b (m, 17, 3)`` x, y px + confidence (0 = missing). The median, not
+    the mean, so that swinging limbs (which a constant-velocity prediction cannot follow) do not
+    drown the head and torso; inf where no joint is shared.
+    """
     both = (kp_a[:, None, :, 2] > 0) & (kp_b[None, :, :, 2] > 0)                 # (n, m, 17)
     d = np.linalg.norm(np.nan_to_num(kp_a[:, None, :, :2]) - np.nan_to_num(kp_b[None, :, :, :2]), axis=-1)
+    d = np.sort(np.where(both, d, np.inf), axis=-1)                              # shared joints first
     n_both = both.sum(-1)
-    mean = np.where(n_both > 0, (d * both).sum(-1) / np.maximum(n_both, 1), np.inf)
-    return mean / np.maximum(scale[:, None], 1e-9)
+    lo = np.take_along_axis(d, np.maximum((n_both - 1) // 2, 0)[..., None], -1)[..., 0]
+    hi = np.take_along_axis(d, np.minimum(n_both // 2, d.shape[-1] - 1)[..., None], -1)[..., 0]
+    med = np.where(n_both > 0, 0.5 * (lo + hi), np.inf)
+    return med / np.maximum(scale[:, None], 1e-9)
 
 
 class Tracker:
@@ -103,30 +133,44 @@ class Tracker:
         self._active = alive
         matched_det: set[int] = set()
         if self._active and det.count:
-            boxes = np.stack([t.boxes[-1] for t in self._active])
-            kps = np.stack([t.kps[-1] for t in self._active])
+            pred = [t.predict(frame) for t in self._active]
+            boxes = np.stack([p[0] for p in pred])
+            kps = np.stack([p[1] for p in pred])
             iou = box_iou(boxes, det.boxes_px)
             scale = np.sqrt(np.clip((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1.0, None))
             kd = keypoint_distance(kps, det.keypoints_px, scale)
             cost = 0.5 * (1 - iou) + 0.5 * np.minimum(kd, 1.0)
             allowed = (iou > cfg.min_iou) | (kd < cfg.max_kp_dist)
             cost = np.where(allowed, cost, 1e6)
-            rows, cols = linear_sum_assignment(cost)
+            missed = np.array([frame - t.frames[-1] - 1 for t in self._active], float)   # (tracks,)
+            rows, cols = linear_sum_assignment(cost + cfg.age_cost * missed[:, None])
             for r, c in zip(rows, cols):
                 if cost[r, c] <= cfg.max_cost:
-                    self._append(self._active[r], frame, det, c)
+                    self._append(self._active[r], frame, det, c, cfg)
                     matched_det.add(int(c))
         for c in range(det.count):
             if c not in matched_det:
                 t = _Raw()
-                self._append(t, frame, det, c)
+                self._append(t, frame, det, c, cfg)
                 self._active.append(t)
 
     @staticmethod
-    def _append(t: _Raw, frame: int, det: FrameDetections, i: int) -> None:
+    def _append(t: _Raw, frame: int, det: FrameDetections, i: int,
+                cfg: TrackerConfig = TrackerConfig()) -> None:
+        kp, box = det.keypoints_px[i], det.boxes_px[i]
+        if t.frames and cfg.velocity_smoothing > 0:
+            step = _displacement(t.kps[-1], t.boxes[-1], kp, box) / (frame - t.frames[-1])
+            w = 1.0 if t.steps == 0 else cfg.velocity_smoothing
+            v = (1 - w) * t.velocity + w * step
+            size = np.sqrt(max((box[2] - box[0]) * (box[3] - box[1]), 1.0))
+            speed = float(np.linalg.norm(v))
+            if speed > cfg.max_speed * size:
+                v = v * (cfg.max_speed * size / speed)
+            t.velocity = v if np.all(np.isfinite(v)) else np.zeros(2)
+            t.steps += 1
         t.frames.append(frame)
-        t.kps.append(det.keypoints_px[i])
-        t.boxes.append(det.boxes_px[i])
+        t.kps.append(kp)
+        t.boxes.append(box)
 
     def finish(self) -> list[Track]:
         raws = self._closed + self._active
@@ -149,8 +193,19 @@ def tracks_from_ids(detections: dict[int, FrameDetections], ids: dict[int, np.nd
                 t = _Raw()
                 by_id[int(tid)] = t
                 raws.append(t)
-            Tracker._append(t, f, det, i)
+            Tracker._append(t, f, det, i, config)
     return _finalise(raws, config)
+
+
+def _displacement(kp_a: np.ndarray, box_a: np.ndarray, kp_b: np.ndarray, box_b: np.ndarray) -> np.ndarray:
+    """Motion ``(2,)`` px from detection a to b: median over joints visible in both ``(17, 3)``
+    keypoint sets (robust to limb swing and to joints that vanish), else the box-centre shift."""
+    both = (kp_a[:, 2] > 0) & (kp_b[:, 2] > 0) & np.all(np.isfinite(kp_a[:, :2]), -1) \
+        & np.all(np.isfinite(kp_b[:, :2]), -1)
+    if both.sum() >= 3:
+        return np.median(kp_b[both, :2] - kp_a[both, :2], axis=0)
+    d = 0.5 * (box_b[:2] + box_b[2:]) - 0.5 * (box_a[:2] + box_a[2:])
+    return d if np.all(np.isfinite(d)) else np.zeros(2)
 
 
 def _finalise(raws: list[_Raw], cfg: TrackerConfig) -> list[Track]:
