@@ -32,6 +32,11 @@ class Align(str, Enum):
 
 
 class Level(str, Enum):
+    """Camera levelling of the world frame (``sasmamba_cli.export.world.LEVELS``; the default
+    ``auto`` is ``world.DEFAULT_LEVEL``, kept equal by a test: this module stays numpy-free)."""
+
+    auto = "auto"
+    floor = "floor"
     torso = "torso"
     none = "none"
 
@@ -50,7 +55,9 @@ def export_cmd(
     order: Annotated[str, typer.Option("--order", help="BVH rotation channel order: auto (legs ZYX, rest ZXY) or one order for all joints, e.g. ZXY.")] = "auto",
     align: Annotated[Align, typer.Option("--align", help="track: BVH frame 0 = first tracked frame; video: "
                                                          "one BVH frame per video frame.")] = Align.track,
-    level: Annotated[Level, typer.Option("--level", help="Level the camera with the mean torso direction.")] = Level.torso,
+    level: Annotated[Level, typer.Option("--level", help="Camera levelling: auto (floor fitted to foot contacts "
+                                                         "when valid and within 25 deg of the torso, else torso), "
+                                                         "floor, torso (mean torso direction) or none.")] = Level.auto,
     fk: Annotated[Optional[bool], typer.Option("--fk-consistent/--raw", help="Regenerate the 3D from each "
                                                "track's fixed skeleton first (default: on with bvh).")] = None,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Re-read each BVH and report FK error.")] = True,

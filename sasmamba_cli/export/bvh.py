@@ -19,6 +19,7 @@ from .result_io import Result, as_result
 from .rig import Rig, children_of, rig_spec
 from .solve import Motion
 from .track_rig import SolvedTrack, solve_result
+from .world import DEFAULT_LEVEL, LEVELS
 
 ROOT_MODES = ("world", "start", "in_place")
 CHANNEL_ORDERS = ("auto", "ZXY", "ZYX", "XYZ", "XZY", "YXZ", "YZX")
@@ -33,7 +34,9 @@ class BvhOptions:
     root: 'world' = hips at the estimated trajectory in the clip's shared world frame (origin on the
           floor below the camera); 'start' = the same, shifted so each track starts at x = z = 0;
           'in_place' = hips x = z = 0 in every frame (height kept).
-    level: 'torso' (level the camera with the mean torso direction) or 'none'.
+    level: camera levelling (docs/export.md): 'auto' (default: the floor fitted to foot contacts when
+           it is valid and agrees with the torso within 25 degrees, else 'torso'), 'floor' (the
+           floor fit, 'torso' when it fails), 'torso' (mean torso direction) or 'none'.
     align: 'track' = BVH frame 0 is the track's first video frame; 'video' = one BVH frame per video
            frame, the first/last pose held before/after the track.
     verify: re-parse each file, run forward kinematics and attach a report.
@@ -42,14 +45,14 @@ class BvhOptions:
     naming: str = "mixamo"
     order: str = "auto"
     root: str = "world"
-    level: str = "torso"
+    level: str = DEFAULT_LEVEL
     align: str = "track"
     verify: bool = True
 
     def __post_init__(self):
         for name, value, allowed in (("root", self.root, ROOT_MODES), ("order", self.order, CHANNEL_ORDERS),
                                      ("align", self.align, ("track", "video")),
-                                     ("level", self.level, ("torso", "none"))):
+                                     ("level", self.level, LEVELS)):
             if value not in allowed:
                 raise InputError(f"BVH option {name}: expected one of {list(allowed)}, found {value!r}")
 

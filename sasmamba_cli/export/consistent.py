@@ -13,6 +13,7 @@ import numpy as np
 from ..skeleton import H36M
 from .result_io import Result, result_from_dict
 from .track_rig import solve_result
+from .world import DEFAULT_LEVEL
 from .verify import spread_pct
 
 
@@ -24,9 +25,10 @@ def _as_result(obj) -> tuple[Result, bool]:
     raise TypeError(f"fk_consistent: expected a Result or a result dict, found {type(obj).__name__}")
 
 
-def fk_consistent(result, *, level: str = "torso"):
+def fk_consistent(result, *, level: str = DEFAULT_LEVEL):
     """Return ``(new_result, report)``; ``result`` may be a :class:`Result` or a result dict
-    (a dict in gives a dict out, ready for ``json.dump``).
+    (a dict in gives a dict out, ready for ``json.dump``). level: the world frame's camera
+    levelling (``world.LEVELS``; docs/export.md), the same as the BVH writer's.
 
     new_result: same tracks, 2D and confidences; ``joints_3d`` / ``root_3d`` regenerated from each
     track's rig (root = the input pelvis, so ``root_3d + joints_3d[:, 0]`` is unchanged).

@@ -7,13 +7,15 @@ Method (docs/export.md):
 
    * ``"torso"``: the mean torso direction (pelvis -> thorax, all tracks, all frames) is rotated
      onto +Y by the smallest rotation;
-   * ``"floor"``: the normal of a plane fitted to the foot contacts (planted ankles, all tracks;
-     :mod:`sasmamba_cli.export.floor`) is rotated onto +Y. Contacts are detected in the
-     torso-levelled frame, the plane is fitted, and contacts are detected once more in the
-     floor-levelled frame and refitted (:data:`CONTACT_PASSES`). When the contacts lie on a line
-     (one straight walk) only the along-line tilt comes from them, the sideways tilt from the
-     torso. Too few contacts (< ``floor.MIN_CONTACTS``) or contacts on one spot: the torso
-     levelling is used instead (recorded in :attr:`WorldFrame.level`);
+   * ``"floor"``: the normal of a plane fitted to the foot contacts is rotated onto +Y
+     (:mod:`sasmamba_cli.export.floor`: an ankle is in contact when within 5 cm of the lowest
+     ankle within +-0.5 s and slower than 50 cm/s; seeded RANSAC + trimmed SVD least squares).
+     Contacts are detected in the torso-levelled frame (tolerating a tilt of up to
+     :data:`FIRST_PASS_TILT_DEG`), the plane is fitted, and contacts are detected once more,
+     strictly, in the floor-levelled frame and refitted (:data:`CONTACT_PASSES`). When the
+     contacts lie on a line (one straight walk) only the along-line tilt comes from them, the
+     sideways tilt from the torso. Fewer than ``floor.MIN_CONTACTS`` (12) contacts, or contacts
+     on one spot: the torso levelling is used instead (recorded in :attr:`WorldFrame.level`);
    * ``"auto"`` (:data:`DEFAULT_LEVEL`): ``"floor"`` when the fit is valid and its normal is within
      :data:`AUTO_MAX_ANGLE_DEG` of the torso direction, else ``"torso"``;
    * ``"none"``: nothing is done;
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..skeleton import H36M
-from . import floor as floor_fit_module
+from . import floor as floor_module
 from .floor import ANKLES, PlaneFit, contact_points, fit_floor_plane
 from .geometry import normalize
 
@@ -55,8 +57,9 @@ class WorldFrame:
     ('auto', 'floor', 'torso', 'none'); level_reason: why (one sentence).
     floor_contacts: contact samples (ankle-frames) found; floor_inliers: those on the plane;
     floor_residual_cm: RMS distance of the inliers to the plane; floor_shape: 'plane' | 'line' |
-    'point' (None when no fit was tried); floor_vs_torso_deg: angle between the floor normal and
-    the torso direction.
+    'point' | 'none' (None when no fit was tried; docs/export.md); floor_vs_torso_deg: angle
+    between the floor normal and the torso direction. floor_residual_cm and
+    floor_vs_torso_deg are None for an invalid fit.
     """
 
     rotation: np.ndarray
@@ -152,7 +155,8 @@ def _check_inputs(tracks: list[np.ndarray], level: str, fps: float | None, valid
             raise ValueError(f"track {k}: expected positions of shape (n, {len(H36M.names)}, 3) metres, "
                              f"found {np.shape(p)}")
     if valid is not None and [np.shape(v) for v in valid] != [np.shape(p)[:2] for p in tracks]:
-        raise ValueError(f"expected one (n, 17) valid mask per track, found shapes {[np.shape(v) for v in valid]}")
+        raise ValueError(f"expected one (n, 17) valid mask per track, found shapes "
+                         f"{[np.shape(v) for v in valid]}")
     if level in ("auto", "floor") and (fps is None or not np.isfinite(fps) or fps <= 0):
         raise ValueError(f"level {level!r} detects foot contacts from ankle speeds: expected fps > 0, "
                          f"found {fps!r} (pass fps=result.source.fps)")
@@ -166,10 +170,12 @@ def _percentile_floor_cm(tracks_m: list[np.ndarray], rot: np.ndarray) -> float:
 
 def _choose(level: str, fit: PlaneFit, n_contacts: int, angle: float) -> tuple[bool, str]:
     """(use the floor?, reason) for a requested 'floor' or 'auto' level."""
-    minimum = floor_fit_module.MIN_CONTACTS
+    minimum = floor_module.MIN_CONTACTS  # read at call time (tests may patch it)
+    if n_contacts < minimum:
+        return False, f"{n_contacts} foot contacts found, expected at least {minimum}: torso levelling"
     if fit.num_inliers < minimum:
-        return False, (f"{fit.num_inliers} foot contacts on a plane (of {n_contacts} found), expected at "
-                       f"least {minimum}: torso levelling")
+        return False, (f"{fit.num_inliers} of {n_contacts} foot contacts on one plane, expected at least "
+                       f"{minimum}: torso levelling")
     if not fit.valid:
         return False, f"foot contacts all on one spot ({fit.shape}): torso levelling"
     if level == "auto" and angle > AUTO_MAX_ANGLE_DEG:
