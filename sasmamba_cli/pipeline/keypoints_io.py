@@ -14,6 +14,12 @@ Accepted layouts (JSON; coordinates in pixels; see docs/output_format.md):
    or ``{"width", "height", "fps", "annotations": [...]}`` with the same entries.
    Image size and fps come from the file, else from ``--image-size WxH`` / ``--fps``.
 
+Frame count (``source.frame_count`` of the re-lift): the file's ``frame_count`` (a result's
+``source.frame_count``; for a COCO dataset at least the frames its ``images`` describe, empty ones
+included), never less than the last frame with an entry + 1; without one, frames after the last
+entry are unknown and not counted. COCO results whose ids run 1..N in a file that says
+``"frame_count": N`` are 1-based and are shifted to frames 0..N-1.
+
 Keypoints are COCO-17 order. The third number per keypoint is a confidence or COCO visibility
 (0 = missing); ``null``, NaN and inf coordinates count as missing. Annotations with a
 ``track_id`` keep it (long gaps still split a track); without one the sasmamba tracker assigns
@@ -89,6 +95,43 @@ def _box(kp: np.ndarray, bbox) -> np.ndarray:
     return np.array([lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad])
 
 
+def _count_value(path: Path, raw) -> int:
+    """An explicit ``frame_count`` from the file: a non-negative integer; 0 / null = unknown."""
+    if raw is None:
+        return 0
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) \
+            or raw < 0 or raw != int(raw):
+        raise _bad(path, f"expected 'frame_count' as a non-negative integer, found {raw!r}")
+    return int(raw)
+
+
+def _one_based_ids(path: Path, raw_count, entries: list[dict]) -> None:
+    """COCO results numbered 1..N (as many tools number images) when the file says N frames.
+
+    ``image_id`` is read as the 0-based frame index. When the file also gives ``frame_count`` = N
+    and the largest id is exactly N with none below 1, 0-based ids are impossible (frame N would lie
+    past the end): the ids are 1-based and are shifted to frames 0..N-1 in place.
+    """
+    count = _count_value(path, raw_count)
+    frames = [e["frame"] for e in entries]
+    if count and frames and min(frames) >= 1 and max(frames) == count:
+        for e in entries:
+            e["frame"] -= 1
+
+
+def _frame_count(path: Path, raw_count, entries: list[dict]) -> int:
+    """Frames in the clip the keypoints came from (``source.frame_count`` of the re-lift).
+
+    The file's explicit count (a sasmamba result's ``source.frame_count``, a top-level
+    ``frame_count``, or for a COCO dataset the frames its ``images`` describe, trailing images
+    without people included), but never less than the last frame that has an entry + 1 (an entry
+    whose keypoints are all missing still shows that the frame exists). Without an explicit count,
+    frames after the last entry are unknown and not counted.
+    """
+    last = max((int(e["frame"]) for e in entries), default=-1)
+    return max(_count_value(path, raw_count), last + 1)
+
+
 def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = None,
                    fps: float | None = None, kp_threshold: float = 0.0) -> KeypointSource:
     """Parse one of the accepted layouts into per-frame detections."""
@@ -129,7 +172,9 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
             meta.setdefault("width", im.get("width"))
             meta.setdefault("height", im.get("height"))
         meta["fps"] = data.get("fps") or (data.get("info") or {}).get("fps")
-        meta["frame_count"] = len(images)
+        # every image is a frame, with or without people on it (trailing empty frames count)
+        meta["frame_count"] = max(_count_value(path, data.get("frame_count")),
+                                  max(frame_of.values(), default=-1) + 1)
         entries = []
         for a in data["annotations"]:
             if a.get("image_id") not in frame_of:
@@ -150,6 +195,7 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
             if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
                 raise _bad(path, f"entry {i}: expected a non-negative integer 'image_id' or 'frame', found {frame!r}")
             entries.append({**a, "frame": frame})
+        _one_based_ids(path, meta.get("frame_count"), entries)
     else:
         raise _bad(path, "unrecognised layout: expected a sasmamba result, a COCO dataset dict "
                          "({images, annotations}) or a list of COCO result entries")
@@ -190,6 +236,6 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
     if n_valid == 0:
         raise NoPersonError(f"keypoint file {path} ({layout}) has no valid keypoint: expected finite x, y with "
                             "score > 0 for some joints, found none")
-    frame_count = int(meta.get("frame_count") or 0) or (max(detections) + 1)
+    frame_count = _frame_count(path, meta.get("frame_count"), entries)
     return KeypointSource(path, int(width), int(height), float(fps_v), frame_count, rotation, layout,
                           detections, ids if has_ids else None)

@@ -93,6 +93,22 @@ def source_fingerprint(path: Path) -> dict:
     return {"name": Path(path).name, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def source_frame_count(header_count: int, start_frame: int, max_frames: int | None, frames_seen: int) -> int:
+    """``source.frame_count``: the length (frames) of the whole input video, as well as it is known.
+
+    ``frames_seen`` frames were decoded and processed from ``start_frame`` on, so the decoder went
+    through ``start_frame + frames_seen`` frames (the skipped ones before ``start_frame`` are
+    decoded too). When the stream was read to its end (no ``--max-frames``, or fewer frames than
+    it asked for) that is the exact count, whatever the header says. When ``--max-frames`` stopped
+    decoding early the rest was never read: the header's count ``header_count`` is used if the
+    container reports one (never less than what was decoded), else (OpenCV reports 0 or a negative
+    count for some containers and streams) the number of frames decoded.
+    """
+    decoded = max(int(start_frame), 0) + max(int(frames_seen), 0)
+    cut = max_frames is not None and frames_seen >= max_frames
+    return max(int(header_count), decoded) if cut else decoded
+
+
 def _preset_of(arch: str, config: dict | None) -> str | None:
     """Name of the SasMamba preset whose config matches (ignoring the window length), if any."""
     if arch != "sasmamba" or not config:
@@ -189,7 +205,7 @@ class LiftPipeline:
         expected = info.frame_count - s.start_frame if info.frame_count else 0
         if s.max_frames is not None:
             expected = min(expected, s.max_frames) if expected > 0 else s.max_frames
-        frames_seen = frames_with_person = last = 0
+        frames_seen = frames_with_person = 0
         batches = iter_batches(info, s.det_batch, start=s.start_frame, max_frames=s.max_frames)
         while True:
             with sw.stage("decode"):
@@ -204,7 +220,6 @@ class LiftPipeline:
                     tracker.update(f, d)
                     frames_with_person += d.count > 0
             frames_seen += len(idx)
-            last = idx[-1]
             if on_progress:
                 on_progress(frames_seen, max(expected, 0))
         with sw.stage("track"):
@@ -214,8 +229,9 @@ class LiftPipeline:
                                 f"detection (box threshold {s.det_conf}, min track {s.min_track_s} s). "
                                 "Expected at least one person visible for a while; try --det-conf 0.1 or "
                                 "--min-track 0.1")
-        source = {"path": str(path), "fps": info.fps, "frame_count": (last + 1) if s.max_frames is None
-                  else info.frame_count, "frames_processed": frames_seen, "start_frame": s.start_frame,
+        source = {"path": str(path), "fps": info.fps,
+                  "frame_count": source_frame_count(info.frame_count, s.start_frame, s.max_frames, frames_seen),
+                  "frames_processed": frames_seen, "start_frame": s.start_frame,
                   "width": info.width, "height": info.height, "rotation": info.rotation, "codec": info.codec,
                   "fingerprint": source_fingerprint(Path(path))}
         stats = {"frames": frames_seen, "frames_with_detection": int(frames_with_person),

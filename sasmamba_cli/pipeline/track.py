@@ -5,22 +5,29 @@ Online assignment frame by frame with the Hungarian algorithm
 
     cost = 0.5 * (1 - IoU(predicted box, detection box)) + 0.5 * min(1, median keypoint distance / box size)
 
-where the keypoint distance is the median over joints visible in both and "box size" is the square
-root of the track box's area. The track side is a constant-velocity *prediction*: the last
-detected box and keypoints shifted by the track's velocity (px/frame) times the frames elapsed
-since that detection. The velocity is a running average (weight ``velocity_smoothing`` on the
-newest step) of the median displacement of the joints visible in consecutive detections (the box
-centre when none are shared), so it ignores limb swing and joints that vanish behind someone; it
-is capped at ``max_speed`` box sizes per frame. Without it two people of similar size walking
-across each other swap ids at the frame where they overlap most, and a person hidden for a frame
-or two is re-matched to whoever stands where they were last seen. For the assignment only (not
-the gate below), a track pays ``age_cost`` per frame it has gone unmatched: where two people
-stand on the same spot, the one seen on the previous frame is the more certain match. A pair is allowed only when
-IoU > ``min_iou`` or the normalised keypoint distance < ``max_kp_dist``. A track survives ``max_gap`` frames without a match
-(occlusion); a longer gap ends it, so a person who reappears later gets a new id (long gaps split
-the track). Afterwards each track is made consecutive: frames missing inside a track (<= max_gap)
-and short per-joint gaps are linearly interpolated and flagged; tracks with fewer than
-``min_frames`` detected frames are dropped; then at most ``max_people`` tracks are kept by the
+where the keypoint distance is the median over joints visible in both (so swinging limbs do
+not drown the head and torso) and "box size" is the square root of the track box's area.
+
+The track side is a constant-velocity *prediction* from a per-track state: the keypoints last
+seen (a joint hidden in the latest detection keeps its earlier position, moved along, for up to
+``max_gap`` frames) and the last box (kept, moved along, when a detection shows less than
+``occluded_fraction`` of the state's joints: the box of a half-hidden person is a half box),
+shifted by the track's velocity (px/frame) times the frames since the last match. The velocity
+is a running average (weight ``velocity_smoothing`` on the newest step) of the median
+displacement of the joints seen in both the state and the new detection (steps sharing fewer
+than 5 are skipped), capped at ``max_speed`` box sizes per frame. Without the motion model two
+people of similar size walking across each other swap ids where they overlap most, and a person
+hidden for a frame or two is re-matched to whoever now stands where they were last seen. For
+the assignment only (not the gate below), a track pays ``age_cost`` per frame it has gone
+unmatched: where two people stand on the same spot, the one seen on the previous frame is the
+more certain match.
+
+A pair is allowed only when IoU > ``min_iou`` or the normalised keypoint distance <
+``max_kp_dist``. A track survives ``max_gap`` frames without a match (occlusion); a longer gap
+ends it, so a person who reappears later gets a new id (long gaps split the track). Afterwards
+each track is made consecutive: frames missing inside a track (<= max_gap) and short per-joint
+gaps are linearly interpolated and flagged; tracks with fewer than ``min_frames`` detected frames
+are dropped; then at most ``max_people`` tracks are kept by the
 selection rule (``largest``: median box height; ``longest``: detected frames). Ids are renumbered
 0, 1, ... by first appearance. All tracks share the one camera frame of the video.
 """
@@ -67,23 +74,29 @@ class TrackerConfig:
     velocity_smoothing: float = 0.5   # weight of the newest step in the running velocity (0 = no motion model)
     max_speed: float = 0.25           # velocity cap, in box sizes (sqrt of box area) per frame
     age_cost: float = 0.02            # assignment cost per frame a track has gone unmatched (not gated)
+    occluded_fraction: float = 0.7    # a detection with fewer of the state's joints keeps the predicted box
 
 
 @dataclass
 class _Raw:
+    """One track while tracking: its detections (``frames``, ``kps`` (17, 3), ``boxes`` (4,): what
+    is written out) and the motion state used for matching (not written out)."""
+
     frames: list = field(default_factory=list)
     kps: list = field(default_factory=list)
     boxes: list = field(default_factory=list)
+    state_kp: np.ndarray | None = None      # (17, 3) px + conf at frames[-1]; hidden joints carried along
+    state_box: np.ndarray | None = None     # (4,) px at frames[-1]; kept through heavy occlusion
+    seen: np.ndarray = field(default_factory=lambda: np.full(17, -1))   # (17,) last frame each joint was detected
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))   # (2,) px / frame
     steps: int = 0                                                     # velocity updates so far
 
     def predict(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """Constant-velocity guess of the box ``(4,)`` and keypoints ``(17, 3)`` at ``frame``."""
         shift = self.velocity * (frame - self.frames[-1])
-        box = self.boxes[-1] + np.tile(shift, 2)
-        kp = self.kps[-1].copy()
+        kp = self.state_kp.copy()
         kp[:, :2] += shift
-        return box, kp
+        return self.state_box + np.tile(shift, 2), kp
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -157,17 +170,33 @@ class Tracker:
     @staticmethod
     def _append(t: _Raw, frame: int, det: FrameDetections, i: int,
                 cfg: TrackerConfig = TrackerConfig()) -> None:
+        """Add detection ``i`` of ``det`` to track ``t`` at ``frame`` and update its motion state."""
         kp, box = det.keypoints_px[i], det.boxes_px[i]
-        if t.frames and cfg.velocity_smoothing > 0:
-            step = _displacement(t.kps[-1], t.boxes[-1], kp, box) / (frame - t.frames[-1])
-            w = 1.0 if t.steps == 0 else cfg.velocity_smoothing
-            v = (1 - w) * t.velocity + w * step
-            size = np.sqrt(max((box[2] - box[0]) * (box[3] - box[1]), 1.0))
-            speed = float(np.linalg.norm(v))
-            if speed > cfg.max_speed * size:
-                v = v * (cfg.max_speed * size / speed)
-            t.velocity = v if np.all(np.isfinite(v)) else np.zeros(2)
-            t.steps += 1
+        vis = (kp[:, 2] > 0) & np.all(np.isfinite(kp[:, :2]), -1)
+        if not t.frames:
+            t.state_kp, t.state_box = kp.copy(), np.array(box, float)
+        else:
+            dt = frame - t.frames[-1]
+            if cfg.velocity_smoothing > 0:
+                observed = t.seen == t.frames[-1]          # state joints detected at its frame
+                step = _displacement(np.where(observed[:, None], t.state_kp, 0.0), kp)
+                if step is not None:
+                    w = 1.0 if t.steps == 0 else cfg.velocity_smoothing
+                    v = (1 - w) * t.velocity + w * step / dt
+                    size = max(_box_size(box), _box_size(t.state_box))   # an occluded box shrinks
+                    speed = float(np.linalg.norm(v))
+                    if speed > cfg.max_speed * size:
+                        v = v * (cfg.max_speed * size / speed)
+                    t.velocity = v if np.all(np.isfinite(v)) else np.zeros(2)
+                    t.steps += 1
+            pbox, pkp = t.predict(frame)
+            n_state = int((t.state_kp[:, 2] > 0).sum())
+            t.state_box = np.array(box, float) if vis.sum() >= cfg.occluded_fraction * n_state else pbox
+            pkp[vis] = kp[vis]
+            stale = ~vis & (frame - t.seen > cfg.max_gap)
+            pkp[stale, :2], pkp[stale, 2] = np.nan, 0.0
+            t.state_kp = pkp
+        t.seen = np.where(vis, frame, t.seen)
         t.frames.append(frame)
         t.kps.append(kp)
         t.boxes.append(box)
@@ -197,15 +226,20 @@ def tracks_from_ids(detections: dict[int, FrameDetections], ids: dict[int, np.nd
     return _finalise(raws, config)
 
 
-def _displacement(kp_a: np.ndarray, box_a: np.ndarray, kp_b: np.ndarray, box_b: np.ndarray) -> np.ndarray:
-    """Motion ``(2,)`` px from detection a to b: median over joints visible in both ``(17, 3)``
-    keypoint sets (robust to limb swing and to joints that vanish), else the box-centre shift."""
+def _box_size(box: np.ndarray) -> float:
+    """sqrt of the area (px) of one box ``(4,)`` x1, y1, x2, y2; at least 1."""
+    return float(np.sqrt(max((box[2] - box[0]) * (box[3] - box[1]), 1.0)))
+
+
+def _displacement(kp_a: np.ndarray, kp_b: np.ndarray, min_joints: int = 5) -> np.ndarray | None:
+    """Motion ``(2,)`` px from keypoints ``kp_a (17, 3)`` to ``kp_b (17, 3)`` (conf 0 = missing):
+    the median over the joints visible in both (robust to limb swing and to joints that vanish
+    behind someone); None when fewer than ``min_joints`` are shared."""
     both = (kp_a[:, 2] > 0) & (kp_b[:, 2] > 0) & np.all(np.isfinite(kp_a[:, :2]), -1) \
         & np.all(np.isfinite(kp_b[:, :2]), -1)
-    if both.sum() >= 3:
-        return np.median(kp_b[both, :2] - kp_a[both, :2], axis=0)
-    d = 0.5 * (box_b[:2] + box_b[2:]) - 0.5 * (box_a[:2] + box_a[2:])
-    return d if np.all(np.isfinite(d)) else np.zeros(2)
+    if both.sum() < min_joints:
+        return None
+    return np.median(kp_b[both, :2] - kp_a[both, :2], axis=0)
 
 
 def _finalise(raws: list[_Raw], cfg: TrackerConfig) -> list[Track]:

@@ -3,7 +3,9 @@
 Rotation metadata (portrait phone videos) is honoured: OpenCV applies the container's display
 rotation when ``CAP_PROP_ORIENTATION_AUTO`` is on (we switch it on explicitly), and
 :class:`VideoInfo` reports the *displayed* size (taken from the first decoded frame) plus the
-rotation that was applied.
+rotation that was applied. :func:`open_capture` is the one place that opens a capture: the
+render reader (:mod:`sasmamba_cli.render.video_io`) uses it too, so the frames it draws the 2D
+overlay on are the same displayed frames whose pixel coordinates the results hold.
 
 Unreadable, truncated, empty and audio-only files raise :class:`~sasmamba_cli.errors.InputError`
 with what was expected, what was found and how to fix it.
@@ -56,8 +58,15 @@ def _describe_unreadable(path: Path) -> str:
     return "OpenCV cannot decode its video stream (corrupt, truncated or unsupported codec)"
 
 
-def _open(path: Path):
+def open_capture(path: str | Path):
+    """An opened ``cv2.VideoCapture`` of ``path`` that applies the container's display rotation
+    (``CAP_PROP_ORIENTATION_AUTO`` on, whatever this OpenCV build's default), so its frames are
+    the *displayed* (rotation-corrected) frames whose pixel coordinates the results use. The lift
+    decoder and the render reader both open videos here. Raises :class:`InputError` when the file
+    is missing or unreadable."""
     import cv2  # noqa: PLC0415
+
+    path = Path(path)
 
     if not path.exists():
         raise InputError(f"video {path} not found; expected an existing video file (mp4, mkv, avi, webm, mov ...)")
@@ -73,12 +82,13 @@ def _open(path: Path):
     return cap
 
 
+
 def probe_video(path: str | Path, fps_override: float | None = None) -> VideoInfo:
     """Open ``path``, read its header and first frame; raise :class:`InputError` if unusable."""
     import cv2  # noqa: PLC0415
 
     path = Path(path)
-    cap = _open(path)
+    cap = open_capture(path)
     try:
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         count = int(max(0.0, cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0))
@@ -109,7 +119,7 @@ def iter_frames(info: VideoInfo, *, start: int = 0, max_frames: int | None = Non
     frame, raises :class:`InputError` if the stream ended well before the header's frame count
     (a truncated file) and the whole clip was requested.
     """
-    cap = _open(info.path)
+    cap = open_capture(info.path)
     index = -1
     stop = None if max_frames is None else start + max_frames
     try:

@@ -115,6 +115,13 @@ def render_result_stats(result, video_path, out_path, *, height=None, summary=Tr
     if video_path is not None:
         info = probe(video_path)
         size, fps = (info.width, info.height), info.fps
+        if size != (res.source.width, res.source.height):
+            from ..errors import InputError
+            raise InputError(
+                f"{video_path}: expected the result's input video, whose displayed frames are "
+                f"{res.source.width}x{res.source.height} px (rotation {res.source.rotation} degrees applied), "
+                f"found {info.width}x{info.height} px frames (rotation {info.rotation} applied); the 2D overlay "
+                "would not line up. Pass the video the result was lifted from, or render without --video")
         n_total = info.frame_count or res.source.frame_count
         frames = read_frames(video_path)
     else:

@@ -1,8 +1,10 @@
 """Streaming video in and out: frames are never written as image files.
 
-Reading uses OpenCV (it decodes H.264, VP9, mp4v, MJPG here); the exact frame rate comes from
-PyAV's stream rate when available. Writing uses PyAV + libx264 (H.264, yuv420p, plays in
-browsers) and falls back to OpenCV's mp4v writer when PyAV is missing. Output is atomic.
+Reading uses OpenCV (it decodes H.264, VP9, mp4v, MJPG here) opened exactly as the lift decoder
+opens it (container rotation applied), so frames and result pixel coordinates agree for portrait
+phone videos; the exact frame rate comes from PyAV's stream rate when available. Writing uses
+PyAV + libx264 (H.264, yuv420p, plays in browsers) and falls back to OpenCV's mp4v writer when
+PyAV is missing. Output is atomic.
 """
 from __future__ import annotations
 
@@ -20,12 +22,16 @@ from ..export.atomic import atomic_path
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """width, height: decoded frame size (px); fps: exact rate; frame_count: as reported (may be 0)."""
+    """width, height: size (px) of the decoded frames, i.e. the *displayed* size with the
+    container's rotation applied (as the lift decoder sees them, so result pixel coordinates
+    apply); fps: exact rate; frame_count: as reported (may be 0); rotation: clockwise degrees of
+    container rotation that was applied (0, 90, 180, 270)."""
 
     width: int
     height: int
     fps: Fraction
     frame_count: int
+    rotation: int = 0
 
 
 def fps_fraction(fps: float) -> Fraction:
@@ -34,15 +40,25 @@ def fps_fraction(fps: float) -> Fraction:
 
 
 def probe(path: str | Path) -> VideoInfo:
+    """Header facts of ``path`` plus the size of its first decoded frame (rotation applied).
+
+    Opens the file exactly as the lift decoder does (:func:`sasmamba_cli.pipeline.video.open_capture`):
+    the size comes from a decoded frame, not from the header, because the header's width and
+    height are the *stored* ones, which a portrait phone video has swapped."""
     import cv2
 
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise InputError(f"{path}: expected a readable video file, found something OpenCV cannot open")
-    info = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-            float(cap.get(cv2.CAP_PROP_FPS)), int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
-    cap.release()
-    fps = fps_fraction(info[2]) if info[2] > 0 else Fraction(0)
+    from ..pipeline.video import open_capture
+
+    cap = open_capture(path)
+    try:
+        rate, count = float(cap.get(cv2.CAP_PROP_FPS)), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0.0)) % 360
+        ok, frame = cap.read()
+    finally:
+        cap.release()
+    if not ok or frame is None:
+        raise InputError(f"{path}: expected a video with at least one decodable frame, found none")
+    fps = fps_fraction(rate) if rate > 0 else Fraction(0)
     with contextlib.suppress(Exception):
         import av
 
@@ -52,16 +68,16 @@ def probe(path: str | Path) -> VideoInfo:
                 fps = Fraction(rate).limit_denominator(1001)
     if fps <= 0:
         raise InputError(f"{path}: the video has no frame rate; expected a normal video file")
-    return VideoInfo(info[0], info[1], fps, info[3])
+    h, w = frame.shape[:2]
+    return VideoInfo(int(w), int(h), fps, max(count, 0), rotation)
 
 
 def read_frames(path: str | Path) -> Iterator[np.ndarray]:
-    """Yield BGR uint8 frames ``(H, W, 3)`` one by one."""
-    import cv2
+    """Yield BGR uint8 frames ``(H, W, 3)`` one by one, rotation applied (the displayed frames,
+    as :func:`sasmamba_cli.pipeline.video.iter_frames` yields them)."""
+    from ..pipeline.video import open_capture
 
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise InputError(f"{path}: cannot open the video")
+    cap = open_capture(path)
     try:
         while True:
             ok, frame = cap.read()
