@@ -286,3 +286,67 @@ def test_export_command_level_option(tmp_path):
         assert (wf["level_requested"], wf["level"]) == (level, used)
     r = CliRunner().invoke(app, ["export", str(tmp_path / "clip.json"), "--level", "ground"])
     assert r.exit_code != 0 and "ground" in r.output
+
+
+# --- (f) lift jitter: contacts are found on steady ankle trajectories ---------------------------
+
+def _lift_like(cam: np.ndarray, seed: int, depth_cm: float, joint_cm: float) -> np.ndarray:
+    """Camera positions (n, 17, 3) m with a monocular lift's jitter: per frame the whole body moves
+    along the viewing ray of the pelvis (depth_cm std: the per-frame pinhole fit's error, 5-17 cm
+    measured on real lifts) plus white noise on every joint (joint_cm std)."""
+    rng = np.random.default_rng(seed)
+    ray = cam[:, 0] / np.linalg.norm(cam[:, 0], axis=-1, keepdims=True)
+    shift = ray * rng.normal(0.0, depth_cm / 100.0, (len(cam), 1))
+    return cam + shift[:, None] + rng.normal(0.0, joint_cm / 100.0, cam.shape)
+
+
+@pytest.mark.parametrize("name, depth_cm, joint_cm, max_err_deg, min_contacts", [
+    ("walk_turn", 10.0, 0.3, 0.5, 150),      # before steady ankles: 33 contacts
+    ("walk_turn", 0.0, 3.0, 2.0, 40),        # 3 cm white noise on every joint: before, 22 contacts
+    ("run", 10.0, 0.3, 1.0, floor.MIN_CONTACTS),   # before: 4 contacts, torso levelling (13 deg off)
+    ("run", 0.0, 2.0, 1.5, floor.MIN_CONTACTS),    # before: 5 contacts, torso levelling
+])
+def test_floor_is_found_through_lift_jitter(mocap_cam, name, depth_cm, joint_cm, max_err_deg, min_contacts):
+    _, cam, body = mocap_cam[name]
+    errors = []
+    for seed in (0, 1):
+        wf = estimate_world_frame([_lift_like(cam, seed, depth_cm, joint_cm)], "auto", fps=FPS)
+        errors.append(_up_error_deg(wf, body))
+        assert wf.level == "floor", wf.level_reason
+        assert wf.floor_contacts >= min_contacts
+    print(f"{name} + {depth_cm:g} cm depth / {joint_cm:g} cm joint jitter: up error {max(errors):.2f} deg")
+    assert max(errors) < max_err_deg
+
+
+def test_steady_ankles_keep_clean_motion_and_remove_depth_jitter(mocap_cam):
+    _, cam, _ = mocap_cam["walk_turn"]
+    clean_cm = cam @ world.FLIP.T * 100.0
+    np.testing.assert_array_equal(floor.steady_ankles(clean_cm, FPS), clean_cm[:, ANKLES])   # untouched
+    noisy_cm = _lift_like(cam, 0, 10.0, 0.0) @ world.FLIP.T * 100.0
+    assert floor.depth_noise_cm(np.linalg.norm(noisy_cm[:, 0], axis=-1)) == pytest.approx(10.0, rel=0.25)
+    cutoff = floor.depth_cutoff_hz(10.0, FPS)
+    assert floor.MIN_DEPTH_CUTOFF_HZ <= cutoff < FPS / 2
+    steady = floor.steady_ankles(noisy_cm, FPS)
+    err_before = np.linalg.norm(noisy_cm[:, ANKLES] - clean_cm[:, ANKLES], axis=-1).mean()
+    err_after = np.linalg.norm(steady - clean_cm[:, ANKLES], axis=-1).mean()
+    assert err_after < 0.4 * err_before
+    assert np.isinf(floor.depth_cutoff_hz(0.1, FPS)) and np.isinf(floor.depth_cutoff_hz(0.0, FPS))
+
+
+def test_a_walk_beside_a_long_stand_on_a_step_fits_the_ground():
+    """A walk on the ground (a line of footprints) and a person standing for 10 s on a 1.3 m high
+    box: each footprint counts once, and a plane tilted past MAX_TILT_DEG (walk line + box) is
+    never a candidate, so the floor is the walk's ground."""
+    rng = np.random.default_rng(5)
+    steps = np.repeat(np.arange(-300.0, 301.0, 60.0), 10)                   # 11 footprints, 10 frames each
+    ground = np.stack([steps, np.full_like(steps, -160.0), np.full_like(steps, -500.0)], axis=1)
+    ground[:, 2] += np.where(np.arange(len(steps)) // 10 % 2 == 0, 10.0, -10.0)
+    box = np.array([-100.0, -30.0, -650.0]) + rng.normal(0, [8.0, 1.0, 8.0], (300, 3))
+    points = np.concatenate([ground + rng.normal(0, 1.5, ground.shape), box])
+    w = floor.footprint_weights(points, Y)
+    assert w.sum() == pytest.approx(len(np.unique(np.floor(points[:, [0, 2]] / floor.FOOTPRINT_CM), axis=0)))
+    fit = fit_floor_plane(points, Y)
+    assert fit.valid and fit.shape == "line"
+    assert angle_deg(fit.normal, Y) < 2.0
+    assert fit.inliers[:len(ground)].mean() > 0.9 and not fit.inliers[len(ground):].any()
+    assert fit.offset_cm == pytest.approx(-160.0, abs=1.0)

@@ -22,8 +22,13 @@ def eval_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON on stdout.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Also write the JSON result here.")] = None,
     threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
+    smooth: Annotated[Optional[list[str]], typer.Option(
+        "--smooth", help="Temporal smoothing of each clip's prediction before scoring, as `sasmamba lift "
+        "--smooth`: NAME or NAME:VALUE (none, butterworth:6, savgol:0.25, oneeuro). Repeat to compare "
+        "several in one run.")] = None,
 ):
-    """MPJPE, P-MPJPE, N-MPJPE, MPJVE, acceleration error (mm) per source and overall, +/- flip TTA."""
+    """MPJPE, P-MPJPE, N-MPJPE, MPJVE, acceleration error (mm) per source and overall, +/- flip TTA
+    (and +/- temporal smoothing with --smooth)."""
     import numpy as np
     from rich.console import Console
     from rich.table import Table
@@ -32,6 +37,7 @@ def eval_cmd(
 
     from ..errors import SasmambaError
     from ..mocap.dataset import split_indices
+    from ..pipeline.smooth import parse_smooth
     from ..training.evaluate import evaluate
     from ..training.trainer import _atomic_json, load_data
     from ..weights import require_default_weights
@@ -41,6 +47,7 @@ def eval_cmd(
         import torch
         torch.set_num_threads(threads)
     try:
+        specs = tuple(dict.fromkeys(parse_smooth(s) for s in (smooth or ["none"])))
         wpath = weights or require_default_weights()
         model, meta = load_checkpoint(wpath)
         ds = load_data([str(p) for p in data])
@@ -50,7 +57,7 @@ def eval_cmd(
         window = int(meta.get("window", model.config.max_frames))
         in_chans = int(getattr(model.config, "in_chans", 2))
         res = evaluate(model, ds, clips, window, in_chans, seed=seed,
-                       max_frames_per_clip=max_frames_per_clip or None)
+                       max_frames_per_clip=max_frames_per_clip or None, smooth=specs)
     except (SasmambaError, CheckpointError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2)
@@ -64,11 +71,14 @@ def eval_cmd(
         typer.echo(json.dumps(res, indent=2))
         return
     table = Table(title=f"{Path(wpath).name} on {part} ({res['clips']} clips, {res['frames']} frames), mm")
-    for col in ["TTA", "source", "groups", "MPJPE", "P-MPJPE", "N-MPJPE", "MPJVE", "accel"]:
+    for col in ["smooth", "TTA", "source", "groups", "MPJPE", "P-MPJPE", "N-MPJPE", "MPJVE", "accel"]:
         table.add_column(col)
-    for mode in ["no_tta", "flip_tta"]:
-        r = res[mode]
-        rows = [(s, v) for s, v in r["per_source"].items()] + [("overall", {**r["overall"], "groups": r["groups"]})]
-        for src, v in rows:
-            table.add_row(mode, src, str(v["groups"]), *(f"{v[k]:.1f}" for k in ["mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel"]))
+    by_smooth = res.get("by_smooth", {res["smooth"]: res})
+    for name, scores in by_smooth.items():
+        for mode in ["no_tta", "flip_tta"]:
+            r = scores[mode]
+            rows = [(s, v) for s, v in r["per_source"].items()] + [("overall", {**r["overall"], "groups": r["groups"]})]
+            for src, v in rows:
+                table.add_row(name, mode, src, str(v["groups"]),
+                              *(f"{v[k]:.1f}" for k in ["mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel"]))
     Console().print(table)

@@ -81,6 +81,12 @@ def lift(
         "--fk-consistent/--raw", help="Regenerate each track's 3D from one fixed skeleton (constant bone "
         "lengths; JSON/NPZ/CSV/BVH agree exactly) or write the raw lift. Default: on when bvh is in "
         "--format, else raw.", show_default=False)] = None,
+    smooth: Annotated[str, typer.Option(
+        "--smooth", help="Temporal filter of each track's 3D (joints and root) after lifting: butterworth "
+        "(zero-phase, 4th order, 6 Hz; the numbers are in docs/results.md), savgol (0.25 s, degree 2), "
+        "oneeuro (causal) or none. NAME:VALUE sets the first parameter (butterworth:3 = 3 Hz cutoff), "
+        "NAME:KEY=VALUE,... any (oneeuro:min_cutoff_hz=1,beta=5). Jitter before/after: the result's "
+        "'smoothing' block.")] = "butterworth",
     render: Annotated[bool, typer.Option("--render/--no-render", help="Also write <stem>_render.mp4 (input "
                                          "video + 2D overlay beside the 3D view) and <stem>_render_summary.png."
                                          )] = False,
@@ -105,8 +111,10 @@ def lift(
                                       expand_inputs)
         from ..pipeline.outputs import parse_formats  # noqa: PLC0415
         from ..pipeline.run import LiftPipeline, LiftSettings  # noqa: PLC0415
+        from ..pipeline.smooth import parse_smooth  # noqa: PLC0415
 
         fmt = parse_formats(formats)
+        smooth_spec = str(parse_smooth(smooth))
         keypoints_mode = bool(keypoints)
         paths = expand_inputs([str(p) for p in keypoints] if keypoints_mode else list(inputs),
                               KEYPOINT_EXTENSIONS if keypoints_mode else VIDEO_EXTENSIONS)
@@ -118,7 +126,8 @@ def lift(
             flip_tta=flip, resample=resample, det_batch=batch_size, imgsz=imgsz, det_conf=det_conf,
             kp_threshold=kp_threshold, max_gap_s=max_gap, min_track_s=min_track, max_people=max_people,
             select=select.value, start_frame=start_frame, max_frames=max_frames, fps=fps,
-            image_size=_image_size(image_size), formats=fmt, fk_consistent=fk_consistent, render=render)
+            image_size=_image_size(image_size), formats=fmt, fk_consistent=fk_consistent, render=render,
+            smooth=smooth_spec)
         pipeline = LiftPipeline(settings)
     except SasmambaError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)

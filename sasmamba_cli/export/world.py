@@ -8,8 +8,10 @@ Method (docs/export.md):
    * ``"torso"``: the mean torso direction (pelvis -> thorax, all tracks, all frames) is rotated
      onto +Y by the smallest rotation;
    * ``"floor"``: the normal of a plane fitted to the foot contacts is rotated onto +Y
-     (:mod:`sasmamba_cli.export.floor`: an ankle is in contact when within 5 cm of the lowest
-     ankle within +-0.5 s and slower than 50 cm/s; seeded RANSAC + trimmed SVD least squares).
+     (:mod:`sasmamba_cli.export.floor`: on jitter-reduced ankle trajectories, an ankle is in
+     contact when within 5 cm of the lowest ankle within +-0.5 s and slower than the track's
+     speed threshold (50 cm/s, more when the lift lets planted feet slide); seeded RANSAC +
+     trimmed SVD least squares, one vote per footprint).
      Contacts are detected in the torso-levelled frame (tolerating a tilt of up to
      :data:`FIRST_PASS_TILT_DEG`), the plane is fitted, and contacts are detected once more,
      strictly, in the floor-levelled frame and refitted (:data:`CONTACT_PASSES`). When the

@@ -1,9 +1,10 @@
 """The one place that composes the stages:
 
     decode -> detect -> track -> COCO->H36M -> (resample) -> normalise -> window -> lift (flip TTA)
-    -> merge -> metric scale -> root trajectory -> (FK-consistent 3D) -> ClipResult
+    -> merge -> metric scale -> root trajectory -> (smooth) -> (FK-consistent 3D) -> ClipResult
 
-(``--keypoints`` skips decode and detect; the FK-consistent stage runs when
+(``--keypoints`` skips decode and detect; smoothing is ``--smooth`` (:mod:`.smooth`, identity for
+``none``; its jitter report is always made); the FK-consistent stage runs when
 :meth:`LiftSettings.fk_on` says so). Models are loaded once per :class:`LiftPipeline` and
 reused for every clip of a batch. Writing files is :mod:`.batch`'s job.
 """
@@ -27,6 +28,7 @@ from .detect import DetectorWeights, PoseDetector, resolve_detector_weights, res
 from .lifting import LiftOptions, LoadedLifter, lift_sequences, load_lifter
 from .result import AXES, SCHEMA, SCHEMA_VERSION, UNITS, ClipResult, TrackResult, skeleton_header
 from .root import camera_from_fov, estimate_root, metric_scale
+from .smooth import DEFAULT_SMOOTH, parse_smooth, smooth_track, smoothing_header
 from .track import Track, Tracker, TrackerConfig, tracks_from_ids
 
 ProgressFn = Callable[[int, int], None]     # (frames done, frames expected or 0)
@@ -61,6 +63,7 @@ class LiftSettings:
     formats: tuple[str, ...] = ("json",)
     fk_consistent: bool | None = None     # regenerate 3D from a fixed skeleton; None = on with 'bvh'
     render: bool = False                  # also write <stem>_render.mp4 + <stem>_render_summary.png
+    smooth: str = DEFAULT_SMOOTH          # temporal filter spec (pipeline.smooth.parse_smooth), canonical form
 
     @property
     def fk_on(self) -> bool:
@@ -127,6 +130,7 @@ class LiftPipeline:
     """Loaded models + settings; ``run_video(path)`` / ``run_keypoints(path)`` -> :class:`ClipResult`."""
 
     def __init__(self, settings: LiftSettings, *, lifter: LoadedLifter | None = None):
+        parse_smooth(settings.smooth)                 # a bad --smooth fails before any model loads
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.lifter = lifter or load_lifter(settings.weights, self.device)
@@ -178,6 +182,7 @@ class LiftPipeline:
                 "max_people": s.max_people, "select": s.select, "start_frame": s.start_frame,
                 "max_frames": s.max_frames, "fps_override": s.fps, "formats": list(s.formats),
                 "fk_consistent": s.fk_on, "render": s.render,
+                "smooth": parse_smooth(s.smooth).as_dict(),
                 "scale_method": "median ankle-to-shoulder chain = 0.779 x height_m",
                 "root_method": "per-frame weighted least-squares reprojection of the metric skeleton"}
 
@@ -185,6 +190,7 @@ class LiftPipeline:
         """Hash of everything that determines the outputs (resume compares it)."""
         s = asdict(self.settings)
         s["fk_consistent"] = self.settings.fk_on          # the resolved value, not the 'auto' default
+        s["smooth"] = str(parse_smooth(self.settings.smooth))   # 'butterworth' == 'butterworth:6'
         for k in ("device", "lift_batch", "det_batch", "allow_download", "weights", "detector_weights"):
             s.pop(k)
         blob = {"settings": s, "schema_version": SCHEMA_VERSION, "sasmamba": __version__,
@@ -289,6 +295,8 @@ class LiftPipeline:
                     track_id=t.track_id, frames=t.frames, keypoints_2d_px=kp_out,
                     keypoints_2d_coco_px=t.keypoints_px, boxes_px=t.boxes_px, joints_3d_m=joints_m,
                     root_3d_m=root, confidence=kp[..., 2].copy(), interpolated=~t.detected, scale=scale))
+        with sw.stage("smooth"):
+            results, smoothing = smooth_results(results, fps, s.smooth)
         stats = {**stats, "people": len(results),
                  "interpolated_frames": int(sum(int((~t.detected).sum()) for t in tracks)),
                  "track_frames": [int(t.length) for t in tracks]}
@@ -297,7 +305,7 @@ class LiftPipeline:
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "source": source, "units": dict(UNITS), "axes": dict(AXES), "skeleton": skeleton_header(),
             "camera": camera.as_dict(), "model": self.model_header(), "detector": detector,
-            "settings": self.settings_header(), "stats": stats,
+            "settings": self.settings_header(), "stats": stats, "smoothing": smoothing,
             "run": {"settings_hash": self.settings_hash(keypoints_mode=detector.get("name") == "keypoint-file"),
                     "timings_s": {}},
         }
@@ -308,6 +316,19 @@ class LiftPipeline:
         self.last_timings = dict(sw.seconds)
         clip.header["run"]["timings_s"] = {k: round(v, 4) for k, v in sw.seconds.items()}
         return clip
+
+
+def smooth_results(tracks: list[TrackResult], fps: float, spec_text: str) -> tuple[list[TrackResult], dict]:
+    """Every track's ``joints_3d_m`` and ``root_3d_m`` filtered over time at ``fps``
+    (:func:`.smooth.smooth_track`), and the result's top-level ``smoothing`` block (filter,
+    parameters, per-track jitter in mm/s^2 before and after)."""
+    spec = parse_smooth(spec_text)
+    out, reports = [], []
+    for t in tracks:
+        joints, root, report = smooth_track(t.joints_3d_m, t.root_3d_m, fps, spec)
+        out.append(replace(t, joints_3d_m=joints, root_3d_m=root))
+        reports.append({"track_id": int(t.track_id), **report})
+    return out, smoothing_header(spec, fps, reports)
 
 
 def fk_consistent_clip(clip: ClipResult) -> ClipResult:

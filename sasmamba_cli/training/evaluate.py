@@ -3,9 +3,10 @@
 For every clip of the evaluated part a virtual capture is drawn with a generator seeded by
 ``(seed, clip index)``, so every model sees exactly the same 2D input. The clip is tiled with
 windows of the model's length (the last window aligned to the clip end; overlapping frames take
-the later window), predicted with and without flip test-time augmentation, and scored in mm.
-Metrics are averaged over frames per clip, then over clips per group, then over groups (per
-source, and overall).
+the later window), predicted with and without flip test-time augmentation, optionally
+smoothed over time (:mod:`sasmamba_cli.pipeline.smooth`, at the dataset's fps, on the merged
+per-clip prediction, as ``sasmamba lift --smooth`` does), and scored in mm. Metrics are averaged
+over frames per clip, then over clips per group, then over groups (per source, and overall).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..mocap.dataset import MocapDataset
+from ..pipeline.smooth import NO_SMOOTHING, SmoothSpec, apply_smoothing
 from ..skeleton import flip_h36m, lifter_input
 from .metrics import clip_metrics
 from .sampler import eval_windows
@@ -61,12 +63,17 @@ def _pad(x: np.ndarray, window: int) -> np.ndarray:
 
 def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: int, seed: int = 0,
              flip_modes=(False, True), max_frames_per_clip: int | None = None, progress=None,
-             batch: int = 64) -> dict:
-    """Returns ``{"no_tta"|"flip_tta": {"overall": {...}, "per_source": {...}}, "clips": n, ...}``.
+             batch: int = 64, smooth: tuple[SmoothSpec, ...] = (NO_SMOOTHING,)) -> dict:
+    """Returns ``{"no_tta"|"flip_tta": {"overall": {...}, "per_source": {...}}, "clips": n,
+    "smooth": str(smooth[0]), ...}``, the metrics of the first smoothing spec; with several specs
+    also ``"by_smooth": {str(spec): {"no_tta": ..., "flip_tta": ...}}`` for each (one forward pass
+    serves them all).
 
     Windows of all clips are batched together (``batch`` windows, plus their mirrored copies
     when flip TTA is evaluated), so short clips do not each pay a small forward pass.
     """
+    if not smooth:
+        raise ValueError("evaluate: expected at least one smoothing spec (NO_SMOOTHING for none), found none")
     import torch
 
     with_flip = True in flip_modes
@@ -100,15 +107,23 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
                 preds[ci][1][start:start + n] = 0.5 * (out[j, :n] + mirrored[j, :n])
         if progress is not None:
             progress()
-    per_clip = {m: [] for m in flip_modes}
+    per_clip = {(spec, m): [] for spec in smooth for m in flip_modes}
     meta = []
     for (k, gt, n), (plain, tta) in zip(clip_data, preds):
-        for m in flip_modes:
-            per_clip[m].append(clip_metrics(tta if m else plain, gt))
+        for spec in smooth:
+            for m in flip_modes:
+                pred = apply_smoothing(tta if m else plain, float(ds.fps), spec)
+                per_clip[(spec, m)].append(clip_metrics(pred, gt))
         meta.append((str(ds.source[k]), str(ds.group[k]), n))
-    result = {"clips": len(meta), "frames": int(sum(n for *_, n in meta)), "seed": seed, "window": window}
-    for m in flip_modes:
-        result["flip_tta" if m else "no_tta"] = aggregate(per_clip[m], meta)
+    result = {"clips": len(meta), "frames": int(sum(n for *_, n in meta)), "seed": seed, "window": window,
+              "fps": float(ds.fps), "smooth": str(smooth[0])}
+    by_smooth = {}
+    for spec in smooth:
+        by_smooth[str(spec)] = {"flip_tta" if m else "no_tta": aggregate(per_clip[(spec, m)], meta)
+                                for m in flip_modes}
+    result.update(by_smooth[str(smooth[0])])
+    if len(smooth) > 1:
+        result["by_smooth"] = by_smooth
     return result
 
 
