@@ -1,6 +1,7 @@
 """Build docs/results.md from `sasmamba eval --out` JSON files of several trained models.
 
-    python benchmarks/results_table.py results/eval_*.json --out docs/results.md
+    python benchmarks/results_table.py results/eval_*.json --header docs/results_header.md \
+        --footer docs/results_footer.md --out docs/results.md
 
 MACs per frame: matrix products and convolutions counted by torch's FlopCounterMode (FLOPs / 2)
 plus an analytic count of the selective scan's element-wise recurrence (per token, direction,
@@ -39,6 +40,7 @@ def main():
     ap.add_argument("evals", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=Path("docs/results.md"))
     ap.add_argument("--header", type=Path, help="Markdown to put above the table")
+    ap.add_argument("--footer", type=Path, help="Markdown to put below the tables (discussion, commands)")
     args = ap.parse_args()
     rows = []
     for p in args.evals:
@@ -62,6 +64,8 @@ def main():
         lines.append(f"| {name} | " + " | ".join(f"{ps[s]['mpjpe']:.1f} / {ps[s]['p_mpjpe']:.1f}" for s in sorted(ps)) + " |")
     lines += ["", f"Evaluated on {rows[0][1]['clips']} clips / {rows[0][1]['frames']} frames of the `{rows[0][1]['part']}` part "
               f"(seed {rows[0][1]['seed']}); commands: `sasmamba eval work_data/mocap_all.npz --weights W --out results/eval_NAME.json`."]
+    if args.footer:
+        lines += ["", args.footer.read_text().rstrip()]
     args.out.write_text("\n".join(lines) + "\n")
     print(args.out.read_text())
 

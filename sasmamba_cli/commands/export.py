@@ -52,7 +52,7 @@ def export_cmd(
     root: Annotated[RootMode, typer.Option("--root", help="BVH root translation: world (shared clip frame, "
                                                           "origin on the floor below the camera), start "
                                                           "(each track starts at x=z=0), in_place.")] = RootMode.world,
-    order: Annotated[str, typer.Option("--order", help="BVH rotation channel order: auto (legs ZYX, rest ZXY) or one order for all joints, e.g. ZXY.")] = "auto",
+    order: Annotated[str, typer.Option("--order", help="BVH rotation channel order: auto (per-joint table, swapped per clip away from gimbal lock), table (the fixed table: same header for every clip) or one order for all joints, e.g. ZXY.")] = "auto",
     align: Annotated[Align, typer.Option("--align", help="track: BVH frame 0 = first tracked frame; video: "
                                                          "one BVH frame per video frame.")] = Align.track,
     level: Annotated[Level, typer.Option("--level", help="Camera levelling: auto (floor fitted to foot contacts "

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import atomic
-from .geometry import matrices_to_euler_continuous
+from .geometry import choose_order, matrices_to_euler_continuous
 from .result_io import Result, as_result
 from .rig import Rig, children_of, rig_spec
 from .solve import Motion
@@ -22,15 +22,17 @@ from .track_rig import SolvedTrack, solve_result
 from .world import DEFAULT_LEVEL, LEVELS
 
 ROOT_MODES = ("world", "start", "in_place")
-CHANNEL_ORDERS = ("auto", "ZXY", "ZYX", "XYZ", "XZY", "YXZ", "YZX")
+CHANNEL_ORDERS = ("auto", "table", "ZXY", "ZYX", "XYZ", "XZY", "YXZ", "YZX")
 
 
 @dataclass(frozen=True)
 class BvhOptions:
     """naming: 'mixamo' (default) or 'h36m' joint names.
-    order: rotation channel order: 'auto' (default) = per joint from bvh_rig.json (legs ZYX so knee
-           and hip flexion never reach gimbal lock, everything else ZXY), or one order for every
-           joint (e.g. 'ZXY' = Zrotation Xrotation Yrotation).
+    order: rotation channel order: 'auto' (default) = per joint the bvh_rig.json table, except that a
+           joint whose middle angle would come within 30 degrees of gimbal lock in this clip gets
+           the order that keeps it furthest from gimbal lock (:func:`joint_orders`); 'table' =
+           the table as it is (the same header for every clip); or one order for every joint
+           (e.g. 'ZXY' = Zrotation Xrotation Yrotation). Case-insensitive.
     root: 'world' = hips at the estimated trajectory in the clip's shared world frame (origin on the
           floor below the camera); 'start' = the same, shifted so each track starts at x = z = 0;
           'in_place' = hips x = z = 0 in every frame (height kept).
@@ -50,6 +52,9 @@ class BvhOptions:
     verify: bool = True
 
     def __post_init__(self):
+        if isinstance(self.order, str):                 # 'xyz' -> 'XYZ', 'TABLE' -> 'table'
+            low = self.order.lower()
+            object.__setattr__(self, "order", low if low in ("auto", "table") else self.order.upper())
         for name, value, allowed in (("root", self.root, ROOT_MODES), ("order", self.order, CHANNEL_ORDERS),
                                      ("align", self.align, ("track", "video")),
                                      ("level", self.level, LEVELS)):
@@ -105,6 +110,20 @@ def hierarchy_text(rig: Rig, orders: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def joint_orders(motion: Motion, order: str = "auto") -> tuple[str, ...]:
+    """(J,) rotation channel order per joint for ``motion``.
+
+    'table': bvh_rig.json's table; 'auto': the table, except where a joint's middle angle would come
+    within 30 degrees of gimbal lock somewhere in the clip: that joint gets, of the six orders, the
+    one whose middle angle stays furthest from +-90 degrees over the clip
+    (:func:`geometry.choose_order`); anything else: that order for every joint.
+    """
+    table = rig_spec().channel_orders(order)
+    if order != "auto":
+        return table
+    return tuple(choose_order(motion.local[:, j], table[j]) for j in range(len(table)))
+
+
 def motion_values(rig: Rig, motion: Motion, orders: tuple[str, ...]) -> np.ndarray:
     """(T, 6 + 3 * (J - 1)) channel values in file order: root position (cm), then Euler degrees."""
     cols = [motion.root_cm]
@@ -116,14 +135,15 @@ def motion_values(rig: Rig, motion: Motion, orders: tuple[str, ...]) -> np.ndarr
     return values
 
 
-def bvh_text(rig: Rig, motion: Motion, frame_time: float, order: str = "auto") -> str:
+def bvh_text(rig: Rig, motion: Motion, frame_time: float, order: str | tuple[str, ...] = "auto") -> str:
     """A complete BVH file as text ('.' decimals, '%.6f', '\\n' line endings).
 
-    order: "auto" (per-joint table in bvh_rig.json) or one order for every joint.
+    order: "auto", "table" or one order for every joint (see :func:`joint_orders`), or a (J,)
+    tuple of per-joint orders. The header's channels and the Euler angles use the same orders.
     """
     if not (np.isfinite(frame_time) and frame_time > 0):
         raise InputError(f"BVH frame time: expected a positive number of seconds, found {frame_time}")
-    orders = rig_spec().channel_orders(order)
+    orders = joint_orders(motion, order) if isinstance(order, str) else tuple(order)
     values = motion_values(rig, motion, orders)
     buf = io.StringIO()
     np.savetxt(buf, values, fmt="%.6f", delimiter=" ")
@@ -155,13 +175,15 @@ def safe_stem(text: str) -> str:
 
 @dataclass(frozen=True)
 class BvhExport:
-    """One written BVH: its path, the solved track, the motion written and the verification report."""
+    """One written BVH: its path, the solved track, the motion written, the verification report and
+    the rotation channel order of each joint (H36M order)."""
 
     path: Path
     solved: SolvedTrack
     motion: Motion
     first_frame: int
     report: object | None
+    orders: tuple[str, ...] = ()
 
 
 def write_result_bvh(result: Result, out_dir: str | Path, *, stem: str | None = None,
@@ -184,12 +206,13 @@ def write_result_bvh(result: Result, out_dir: str | Path, *, stem: str | None = 
             motion, rows = _align_video(s, motion, result.source.frame_count)
             first = 0
         path = out_dir / f"{stem}_track{s.track_id}.bvh"
-        atomic.write_text(path, bvh_text(s.rig, motion, frame_time, options.order))
+        orders = joint_orders(motion, options.order)
+        atomic.write_text(path, bvh_text(s.rig, motion, frame_time, orders))
         report = None
         if options.verify:
             from .verify import verify_bvh
             report = verify_bvh(path, s, motion, rows)
-        out.append(BvhExport(path, s, motion, first, report))
+        out.append(BvhExport(path, s, motion, first, report, orders))
     return out
 
 

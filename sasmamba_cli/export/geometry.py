@@ -55,26 +55,55 @@ def euler_to_matrix(angles: np.ndarray, order: str = "ZXY") -> np.ndarray:
             @ axis_rotation(order[2], angles[..., 2]))
 
 
+LOCK_EPS = 1e-6   # |cos(middle angle)| below this is gimbal lock (rotation error of the split < 1e-6 rad)
+
+
+def _parity(order: str) -> float:
+    i, j, _ = _check_order(order)
+    return 1.0 if (j - i) % 3 == 1 else -1.0          # +1 for cyclic orders (XYZ, YZX, ZXY)
+
+
+def middle_sine(m: np.ndarray, order: str = "ZXY") -> np.ndarray:
+    """``sin`` of the middle Euler angle of rotations ``(..., 3, 3)`` in ``order`` (+-1 = gimbal lock).
+
+    It equals ``+-(e_first . R e_last)``: gimbal lock is the rotation taking the last axis onto the
+    first one, where only the sum (or difference) of the first and last angles is defined.
+    """
+    i, _, k = _check_order(order)
+    return np.clip(_parity(order) * m[..., i, k], -1.0, 1.0)
+
+
+def gimbal_margin_deg(m: np.ndarray, order: str = "ZXY") -> np.ndarray:
+    """Distance of each rotation from gimbal lock of ``order``, degrees: 90 - |middle angle|."""
+    return 90.0 - np.degrees(np.arcsin(np.abs(middle_sine(m, order))))
+
+
+def _solve_first(m: np.ndarray, order: str, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """The first angle ``a`` with ``R_o0(a) = m @ R_o2(c)^T @ R_o1(b)^T`` (exact when b, c fit m)."""
+    i = AXES[order[0]]
+    rest = (m @ np.swapaxes(axis_rotation(order[2], c), -1, -2)
+            @ np.swapaxes(axis_rotation(order[1], b), -1, -2))
+    p, q = (i + 1) % 3, (i + 2) % 3
+    return np.arctan2(rest[..., q, p], rest[..., p, p])
+
+
 def matrix_to_euler_pair(m: np.ndarray, order: str = "ZXY") -> tuple[np.ndarray, np.ndarray]:
     """Both Euler solutions ``(..., 3)`` of rotation matrices ``(..., 3, 3)``.
 
     The first has the middle angle in [-pi/2, pi/2]; the second is (a + pi, pi - b, c + pi).
-    At gimbal lock (|cos b| ~ 0) the third angle is set to 0 and the first absorbs the rotation.
+    At gimbal lock (|cos b| < LOCK_EPS) the third angle is set to 0 and the first absorbs the
+    rotation (:func:`matrices_to_euler_continuous` keeps the previous frame's third angle instead).
     """
     i, j, k = _check_order(order)
-    s = 1.0 if (j - i) % 3 == 1 else -1.0          # +1 for cyclic orders (XYZ, YZX, ZXY)
-    sb = np.clip(s * m[..., i, k], -1.0, 1.0)
-    b = np.arcsin(sb)
+    s = _parity(order)
+    b = np.arcsin(middle_sine(m, order))
     a = np.arctan2(-s * m[..., j, k], m[..., k, k])
     c = np.arctan2(-s * m[..., i, j], m[..., i, i])
-    locked = np.sqrt(m[..., j, k] ** 2 + m[..., k, k] ** 2) < 1e-7
+    locked = np.sqrt(m[..., j, k] ** 2 + m[..., k, k] ** 2) < LOCK_EPS
     if np.any(locked):
-        # b = +-pi/2: only a combination of a and c is defined; set c = 0 and solve
-        # R_i(a) = R @ R_j(b)^T for a.
-        rest = m @ np.swapaxes(axis_rotation(order[1], b), -1, -2)
-        p, q = (i + 1) % 3, (i + 2) % 3
-        a = np.where(locked, np.arctan2(rest[..., q, p], rest[..., p, p]), a)
+        # b = +-pi/2: only a combination of a and c is defined; set c = 0 and solve for a.
         c = np.where(locked, 0.0, c)
+        a = np.where(locked, _solve_first(m, order, b, c), a)
     first = np.stack([a, b, c], axis=-1)
     second = np.stack([a + np.pi, np.pi - b, c + np.pi], axis=-1)
     return first, _wrap(second)
@@ -91,11 +120,18 @@ def _unwrap_to(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
 def matrices_to_euler_continuous(m: np.ndarray, order: str = "ZXY") -> np.ndarray:
     """Euler angles ``(T, ..., 3)`` for a time series of rotations ``(T, ..., 3, 3)``.
 
-    Per frame, of the two equivalent solutions the one closest to the previous frame is taken,
-    each angle shifted by multiples of 2 pi to the previous value (no +-180 degree jumps).
+    Per frame, of the two equivalent solutions ``(a, b, c)`` and ``(a + pi, pi - b, c + pi)`` the
+    one closest to the previous frame is taken (so the middle angle may leave [-90, 90] degrees
+    instead of the other two jumping by 180), each angle shifted by multiples of 2 pi to the
+    previous value (no 360 wraps). At gimbal lock (middle angle +-90 degrees, only a + c or a - c
+    defined) the third angle keeps the previous frame's value and the first one takes the rest.
     Frame 0 uses the solution with the middle angle in [-90, 90] degrees.
+    Every frame reproduces its matrix exactly (within LOCK_EPS radians at gimbal lock).
     """
+    m = np.asarray(m, dtype=np.float64)
     first, second = matrix_to_euler_pair(m, order)
+    _, j, k = _check_order(order)
+    locked = np.sqrt(m[..., j, k] ** 2 + m[..., k, k] ** 2) < LOCK_EPS
     out = np.empty_like(first)
     out[0] = first[0]
     for t in range(1, m.shape[0]):
@@ -104,5 +140,29 @@ def matrices_to_euler_continuous(m: np.ndarray, order: str = "ZXY") -> np.ndarra
         c2 = _unwrap_to(second[t], prev)
         d1 = np.sum((c1 - prev) ** 2, axis=-1, keepdims=True)
         d2 = np.sum((c2 - prev) ** 2, axis=-1, keepdims=True)
-        out[t] = np.where(d2 < d1, c2, c1)
+        cur = np.where(d2 < d1, c2, c1)
+        if np.any(locked[t]):
+            b, c = first[t][..., 1], prev[..., 2]
+            a = _unwrap_to(_solve_first(m[t], order, b, c), prev[..., 0])
+            held = np.stack([a, _unwrap_to(b, prev[..., 1]), c], axis=-1)
+            cur = np.where(locked[t][..., None], held, cur)
+        out[t] = cur
     return out
+
+
+def choose_order(m: np.ndarray, preferred: str, keep_margin_deg: float = 30.0,
+                 candidates=("ZXY", "ZYX", "XZY", "XYZ", "YZX", "YXZ")) -> str:
+    """The Euler order for a joint's rotations ``(T, 3, 3)`` that keeps it away from gimbal lock.
+
+    ``preferred`` is kept while it stays at least ``keep_margin_deg`` from gimbal lock in every
+    frame (|middle angle| <= 60 degrees: Euler rates at most 2x the rotation rate); otherwise the
+    order with the largest worst-frame margin (:func:`gimbal_margin_deg`) is taken (``preferred``
+    first, then ``candidates`` in turn, on ties).
+    """
+    if len(m) == 0:
+        return preferred
+    order = (preferred, *[o for o in candidates if o != preferred])
+    margin = {o: float(np.min(gimbal_margin_deg(m, o))) for o in order}
+    if margin[preferred] >= keep_margin_deg:
+        return preferred
+    return max(order, key=lambda o: margin[o])               # max() keeps the first of equal ones

@@ -46,7 +46,8 @@ class RigSpec:
     axes: dict                          # name -> vector expression
     frames: dict                        # joint index -> FrameRule
     leaves: dict                        # joint index -> LeafRule
-    orders: tuple[str, ...]             # per joint: rotation channel order for order "auto"
+    orders: tuple[str, ...]             # per joint: the table's rotation channel order ("table";
+                                        # "auto" starts from it, see bvh.joint_orders)
 
     def bvh_names(self, scheme: str) -> tuple[str, ...]:
         if scheme not in self.names:
@@ -55,8 +56,9 @@ class RigSpec:
         return tuple(table[n] for n in H36M.names)
 
     def channel_orders(self, order: str) -> tuple[str, ...]:
-        """Per joint rotation order: the table's for ``"auto"``, else ``order`` for every joint."""
-        return self.orders if order == "auto" else (order,) * len(H36M.names)
+        """Per joint rotation order: the table's for ``"table"`` / ``"auto"``, else ``order`` for
+        every joint (``"auto"`` may then swap some per clip: :func:`bvh.joint_orders`)."""
+        return self.orders if order in ("auto", "table") else (order,) * len(H36M.names)
 
 
 @lru_cache(maxsize=1)
