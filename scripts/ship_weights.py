@@ -31,6 +31,7 @@ def main():
     ap.add_argument("--eval", type=Path, required=True, help="JSON written by `sasmamba eval --out`")
     ap.add_argument("--log", type=Path)
     ap.add_argument("--dest", type=Path, default=Path("assets/weights"))
+    ap.add_argument("--note", default="", help="training history to state in the card (e.g. resumed runs)")
     args = ap.parse_args()
 
     src_w, src_j = args.run / "best.safetensors", args.run / "best.json"
@@ -63,6 +64,7 @@ def main():
             f"- trained by: `{meta.get('command', '')}` (seed {meta.get('seed')}), {meta.get('steps')} steps, "
             f"{meta.get('epochs')} epochs, {meta.get('train_seconds', 0) / 60:.0f} min on the CPU machine "
             "described in docs/results.md",
+            f"- training history: {args.note}" if args.note else None,
             f"- training data: {meta['data']}",
             "", "## Licence of these weights", "",
             ("These weights were trained on data that includes the Bandai Namco Research Motion dataset, "

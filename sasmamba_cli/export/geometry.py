@@ -1,4 +1,5 @@
-"""Rotation helpers: Gram-Schmidt frames, axis rotations, Euler angles with frame-to-frame continuity.
+"""Rotation helpers: Gram-Schmidt frames (and their temporally stable variant for time series),
+axis rotations, Euler angles with frame-to-frame continuity.
 
 Conventions: rotation matrices act on column vectors (``v' = R @ v``); batched arrays have the
 matrix in the last two axes ``(..., 3, 3)``. Angles are radians unless a name ends in ``_deg``.
@@ -33,6 +34,113 @@ def frame_from_vectors(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray
     v = normalize(secondary - np.sum(secondary * u, axis=-1, keepdims=True) * u)
     w = np.cross(u, v)
     return np.stack([u, v, w], axis=-1)
+
+
+# Temporal stability of the solver's frames (solve.stable_joint_frames; measured in docs/export.md)
+TWIST_FULL_AT = 0.25       # secondary conditioning from which the plain Gram-Schmidt frame is used
+TWIST_MAX_STEP_DEG = 30.0  # most the twist turns per frame while ill-conditioned / catching up
+SIGN_DECISIVE = 0.25       # |unit(axis) . reference| from which the reference has a verdict on a side
+SIGN_CHEAP = 0.1           # an axis shorter than this (|thigh x shin|: bent < 6 degrees) takes the verdict
+
+
+def orient_continuous(vec: np.ndarray, ref: np.ndarray, decisive: float = SIGN_DECISIVE,
+                      cheap: float = SIGN_CHEAP) -> np.ndarray:
+    """Time series of unsigned axes ``vec (T, ..., 3)`` (e.g. a knee's bend axis) oriented for
+    continuity, and to the side of ``ref (T, ..., 3)`` where turning them round is cheap.
+
+    ``q = unit(vec) . ref`` is the reference's verdict (``ref`` is not normalised: a cross product
+    of unit vectors that fades out as they become parallel gives no verdict). The axis takes the
+    side of ``ref`` on the first frame with a clear verdict (``|q| >= decisive``; without one, the
+    frame with the largest ``|q|``) and on every frame with a clear verdict where it is short
+    (``|vec| < cheap``: a nearly straight limb, so turning it round moves the frame little).
+    Everywhere else it keeps the side of the previous non-zero oriented axis (forward from the
+    first frame, backwards before it): a reference that degenerates or turns perpendicular to the
+    axis, or reverses (a thigh crossed with the pelvis' backward axis, when the thigh passes that
+    axis), does not flip a bent limb by 180 degrees.
+    """
+    vec = np.asarray(vec, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    n = np.linalg.norm(vec, axis=-1)
+    q = np.sum(vec * ref, axis=-1) / np.maximum(n, EPS)
+    out = np.where((q < 0.0)[..., None], -vec, vec)          # the reference's side
+    T = len(vec)
+    if T < 2:
+        return out
+    clear = (np.abs(q) >= decisive) & (n > EPS)
+    keep = (n > EPS) & ~(clear & (n < cheap))                  # frames that follow the previous one
+    first = np.where(clear.any(axis=0), np.argmax(clear, axis=0), np.argmax(np.abs(q), axis=0))
+    steps = np.arange(T)[(slice(None),) + (None,) * first.ndim]
+    for order in (range(T), range(T - 1, -1, -1)):             # forward from `first`, then backwards
+        forward = order.step == 1
+        last = np.take_along_axis(out, first[None, ..., None], 0)[0] if first.ndim else out[first]
+        for t in order:
+            active = (steps[t] > first) if forward else (steps[t] < first)
+            if not active.any():
+                continue
+            kept = np.where((np.sum(vec[t] * last, axis=-1) < 0.0)[..., None], -vec[t], vec[t])
+            out[t] = np.where((active & keep[t])[..., None], kept, out[t])
+            last = np.where((active & (n[t] > EPS))[..., None], out[t], last)
+    return out
+
+
+def continuous_frames(primary: np.ndarray, secondary: np.ndarray, scale=1.0,
+                      full_at: float = TWIST_FULL_AT, max_step_deg: float = TWIST_MAX_STEP_DEG
+                      ) -> np.ndarray:
+    """:func:`frame_from_vectors` for a time series ``(T, ..., 3)``, with the twist about the
+    primary axis kept continuous where the secondary vector is ill-conditioned.
+
+    Conditioning ``c = |secondary minus its primary component| / scale`` (``scale``: the sum of the
+    secondary's term weights, so ``c`` is in [0, 1]). The primary axis is always exact (positions
+    are unaffected: the twist about a single-child joint's bone is not observable). The secondary
+    axis starts from the previous frame's, moved to be orthogonal to the new primary axis (the
+    smallest rotation), and turns about the primary axis towards the construction's:
+
+    * ``c >= full_at`` (well-conditioned): all the way, so the frame is exactly
+      :func:`frame_from_vectors`;
+    * ``c < full_at``: by the fraction ``(c / full_at) ** 2`` of the angle, at most
+      ``max_step_deg`` per frame; a nearly cancelling or nearly parallel secondary (noise, a sign
+      that changes) cannot turn the frame round from one frame to the next;
+    * after ill-conditioned frames, at most ``max_step_deg`` per frame until it has caught up with
+      the construction (a twist held through an ambiguous stretch is released gradually).
+
+    Runs forward from the first well-conditioned frame (the best-conditioned one if none is) and
+    backwards before it.
+    """
+    primary = np.asarray(primary, dtype=np.float64)
+    secondary = np.asarray(secondary, dtype=np.float64)
+    u = normalize(primary)
+    perp = secondary - np.sum(secondary * u, axis=-1, keepdims=True) * u
+    norm = np.linalg.norm(perp, axis=-1)
+    d = perp / np.maximum(norm, EPS)[..., None]
+    c = norm / np.asarray(scale, dtype=np.float64)
+    ill = c < full_at
+    alpha = np.where(norm > EPS, np.clip(c / full_at, 0.0, 1.0) ** 2, 0.0)
+    step = np.radians(max_step_deg)
+    v = d.copy()
+    T = len(u)
+    if T < 2:
+        return np.stack([u, v, np.cross(u, v)], axis=-1)
+    first = np.where((~ill).any(axis=0), np.argmax(~ill, axis=0), np.argmax(c, axis=0))
+    steps = np.arange(T)[(slice(None),) + (None,) * first.ndim]
+    for order in (range(T), range(T - 1, -1, -1)):             # forward from `first`, then backwards
+        forward = order.step == 1
+        lag = np.zeros(first.shape, bool)
+        for t in order:
+            active = (steps[t] > first) if forward else (steps[t] < first)
+            if not active.any():
+                continue
+            prev = v[t - 1] if forward else v[t + 1]
+            h = prev - np.sum(prev * u[t], axis=-1, keepdims=True) * u[t]
+            hn = np.linalg.norm(h, axis=-1, keepdims=True)
+            h = np.where(hn > 1e-6, h / np.maximum(hn, EPS), d[t])   # primary turned onto the old axis
+            w = np.cross(u[t], h)
+            want = alpha[t] * np.arctan2(np.sum(w * d[t], axis=-1), np.sum(h * d[t], axis=-1))
+            limited = ill[t] | lag
+            turn = np.clip(want, -step, step)[..., None]
+            turned = np.cos(turn) * h + np.sin(turn) * w
+            v[t] = np.where((active & limited)[..., None], turned, v[t])   # else: the construction
+            lag = np.where(active, ill[t] | (lag & (np.abs(want) > step)), lag)
+    return np.stack([u, v, np.cross(u, v)], axis=-1)
 
 
 def axis_rotation(axis: str, angle: np.ndarray) -> np.ndarray:
