@@ -28,7 +28,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--out", type=Path, default=Path("docs/training_curves.png"))
-    ap.add_argument("--skip", nargs="*", default=["mean_pose"], help="run names to leave out")
+    ap.add_argument("--skip", nargs="*", default=["mean_pose", "sasmamba_xs_832", "ablation_m_832"],
+                    help="run names to leave out (the _832 runs are snapshots of the longer runs)")
     args = ap.parse_args()
 
     import matplotlib
