@@ -1,7 +1,7 @@
 """Rendering speed: frames/s of ``render_result`` on a 720p 30 fps clip (goal: faster than real time).
 
 Usage (from the repository root, with ../shared present):
-    .venv/bin/python benchmarks/bench_render.py [--frames N] [--out /tmp/benchmarks_render.md]   # then pasted into docs/benchmarks.md
+    .venv/bin/python benchmarks/bench_render.py [--frames N] [--out benchmarks_render.md]   # then pasted into docs/benchmarks.md
 
 The 720p clip is made here by resizing shared/data/videos/sports2d_two_people/demo.mp4
 (1768x994, 30 fps, VP9) to 1280x720 H.264 in a temporary folder; the result is synthetic (two
@@ -51,7 +51,7 @@ def make_720p(src: Path, dst: Path, max_frames: int | None) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=None, help="limit the clip length (default: all 230)")
-    ap.add_argument("--out", type=Path, default=Path("/tmp/benchmarks_render.md"))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks_render.md"))
     args = ap.parse_args()
     if not DEMO.is_file():
         print(f"skipped: {DEMO} not found (needs the shared data folder next to the repository)",

@@ -205,6 +205,19 @@ def linear_recurrence(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None
 FUSED_MIN_LANES = 16384  # B * D * N at or above which the per-step fused kernel is used
 
 
+def _time_major(u, dt, A, Bm, Cm):
+    """Time-major contiguous copies for the per-step kernels: ``dt, dt*u (L, B, G, Dg, 1)``,
+    ``B (L, B, G, 1, N)``, ``C (L, B, G, N)`` and ``A`` as ``(G, Dg, N)``."""
+    b, d, length = u.shape
+    g, n = Bm.shape[1], A.shape[1]
+    dg = d // g
+    dt_tm = dt.permute(2, 0, 1).contiguous().view(length, b, g, dg, 1)
+    dtu_tm = (dt * u).permute(2, 0, 1).contiguous().view(length, b, g, dg, 1)
+    B_tm = Bm.permute(3, 0, 1, 2).contiguous().view(length, b, g, 1, n)
+    C_tm = Cm.permute(3, 0, 1, 2).contiguous().view(length, b, g, n)
+    return dt_tm, dtu_tm, B_tm, C_tm, A.reshape(g, dg, n)
+
+
 class _SequentialScan(torch.autograd.Function):
     """Fused per-step scan: ``y_t = C_t . h_t`` with ``h_t = exp(dt_t A) h_{t-1} + dt_t u_t B_t``.
 
@@ -220,11 +233,7 @@ class _SequentialScan(torch.autograd.Function):
         b, d, length = u.shape
         g, n = Bm.shape[1], A.shape[1]
         dg = d // g
-        dt_tm = dt.permute(2, 0, 1).contiguous().view(length, b, g, dg, 1)
-        dtu_tm = (dt * u).permute(2, 0, 1).contiguous().view(length, b, g, dg, 1)
-        B_tm = Bm.permute(3, 0, 1, 2).contiguous().view(length, b, g, 1, n)
-        C_tm = Cm.permute(3, 0, 1, 2).contiguous().view(length, b, g, n)
-        Ag = A.reshape(g, dg, n)
+        dt_tm, dtu_tm, B_tm, C_tm, Ag = _time_major(u, dt, A, Bm, Cm)
         hs = u.new_empty(length, b, g, dg, n)
         dA = u.new_empty(b, g, dg, n)
         tmp = u.new_empty(b, g, dg, n)
@@ -281,11 +290,8 @@ def _scan_state_only(u, dt, A, Bm, Cm, block: int = 16):
     b, d, length = u.shape
     g, n = Bm.shape[1], A.shape[1]
     dg = d // g
-    dt_tm = dt.permute(2, 0, 1).contiguous().view(length, b, g, dg, 1)
-    dtu_tm = (dt * u).permute(2, 0, 1).contiguous().view(length, b, g, dg, 1)
-    B_tm = Bm.permute(3, 0, 1, 2).contiguous().view(length, b, g, 1, n)
-    C_tm = Cm.permute(3, 0, 1, 2).contiguous().view(length, b * g, n, 1)
-    Ag = A.reshape(g, dg, n)
+    dt_tm, dtu_tm, B_tm, C_tm, Ag = _time_major(u, dt, A, Bm, Cm)
+    C_tm = C_tm.view(length, b * g, n, 1)
     h = u.new_zeros(b, g, dg, n)
     h_mat = h.view(b * g, dg, n)
     dA = u.new_empty(block, b, g, dg, n)
