@@ -38,3 +38,16 @@ def _yolo_env(tmp_path_factory):
         mp.setenv("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("yolo_config")))
         mp.setenv("YOLO_OFFLINE", "1")
         yield
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A seeded (untrained) ``tiny`` SasMamba checkpoint with a 27-frame window at 30 fps."""
+    import torch
+    from sasmamba_models import SasMambaLifter, preset
+    from sasmamba_models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny"
+    save_checkpoint(path, SasMambaLifter(preset("tiny", max_frames=27)), window=27, fps=30)
+    return path

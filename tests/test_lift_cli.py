@@ -54,18 +54,6 @@ def app():
 
 
 @pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    import torch
-    from sasmamba_models import SasMambaLifter, preset
-    from sasmamba_models.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny"
-    save_checkpoint(path, SasMambaLifter(preset("tiny", max_frames=27)), window=27, fps=30)
-    return path
-
-
-@pytest.fixture(scope="module")
 def mean_weights(tmp_path_factory):
     import torch
     from sasmamba_models.baselines import MeanPoseConfig, MeanPoseLifter

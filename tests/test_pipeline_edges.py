@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from sasmamba_cli.pipeline import video as video_mod
 from sasmamba_cli.pipeline.detect import DetectorWeights, mask_keypoints
 from sasmamba_cli.pipeline.keypoints_io import read_keypoints
 from sasmamba_cli.pipeline.run import LiftPipeline, LiftSettings, source_frame_count
+from _video_helpers import set_rotation_90
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -60,18 +60,6 @@ class FakeDetector:
             out.append(mask_keypoints(box[None], np.array([0.9]), kp[None], 0.5))
             self.frames += 1
         return out
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    import torch
-    from sasmamba_models import SasMambaLifter, preset
-    from sasmamba_models.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny"
-    save_checkpoint(path, SasMambaLifter(preset("tiny", max_frames=27)), window=27, fps=30)
-    return path
 
 
 def _pipeline(weights: Path, **settings) -> LiftPipeline:
@@ -220,19 +208,6 @@ def write_h264_square(path: Path, frames: int = 6, fps: int = 24) -> Path:
         for p in st.encode(None):
             out.mux(p)
     return path
-
-
-def set_rotation_90(path: Path) -> Path:
-    """Patch the video track's tkhd display matrix to 'rotate 90 degrees clockwise' (as phones do;
-    no ffmpeg CLI needed). Same patch as tests/test_pipeline_video.py."""
-    data = bytearray(path.read_bytes())
-    i = data.index(b"tkhd")
-    assert data[i + 4] == 0, "expected a version-0 tkhd box"
-    off = i + 4 + 40
-    data[off:off + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
-    out = path.with_name(path.stem + "_rot90.mp4")
-    out.write_bytes(bytes(data))
-    return out
 
 
 def displayed_square() -> tuple[int, int, int, int]:

@@ -1,7 +1,6 @@
 """Decoding: fps, frame counts, frame ranges, rotation metadata, errors."""
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +8,7 @@ import pytest
 
 from sasmamba_cli.errors import InputError
 from sasmamba_cli.pipeline.video import iter_batches, iter_frames, probe_video
+from _video_helpers import set_rotation_90
 
 
 def write_h264(path: Path, frames: int = 12, size=(64, 32), fps: int = 24) -> Path:
@@ -27,18 +27,6 @@ def write_h264(path: Path, frames: int = 12, size=(64, 32), fps: int = 24) -> Pa
         for p in st.encode(None):
             out.mux(p)
     return path
-
-
-def set_rotation_90(path: Path) -> Path:
-    """Patch the video track's tkhd display matrix to 'rotate 90 degrees clockwise' (as phones do)."""
-    data = bytearray(path.read_bytes())
-    i = data.index(b"tkhd")
-    assert data[i + 4] == 0, "expected a version-0 tkhd box"
-    off = i + 4 + 40              # version/flags, times, track id, reserved, duration, reserved, layer ... volume
-    data[off:off + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
-    out = path.with_name(path.stem + "_rot90.mp4")
-    out.write_bytes(bytes(data))
-    return out
 
 
 def test_probe_reports_fps_size_and_count(tmp_path):
