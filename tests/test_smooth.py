@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from test_lift_cli import app, output_of, run, tiny_weights, validate, write_keypoint_file  # noqa: F401
+from test_lift_cli import app, output_of, run, validate, write_keypoint_file  # noqa: F401
 
 from sasmamba_cli.errors import InputError
 from sasmamba_cli.pipeline.smooth import (DEFAULT_SMOOTH, FILTERS, NO_SMOOTHING, SmoothSpec, apply_smoothing,
