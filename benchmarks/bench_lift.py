@@ -21,7 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-STAGES = ["decode", "detect", "track", "lift", "root", "write"]
+STAGES = ["decode", "detect", "track", "lift", "root", "smooth", "fk_consistent", "write"]
+POST = ["lift", "root", "smooth", "fk_consistent", "write"]   # everything after tracking
 
 
 def make_720p(src: Path, dst: Path) -> Path:
@@ -121,16 +122,16 @@ def main() -> int:
         f"{platform.python_version()}, no GPU.",
         f"- Lifter: {wdesc}; flip TTA {'off' if args.no_flip else 'on'}; detector yolo11n-pose at 640 px, "
         f"batch {settings.det_batch}; outputs json+npz+csv.",
-        f"- One-off costs (not in the rows): lifter load {t_lifter:.2f} s, detector load + first call "
+        f"- One-off costs (not in the rows): pipeline load (lifter + smoothing filter) {t_lifter:.2f} s, detector load + first call "
         f"{t_detector:.2f} s. ultralytics sets torch to cpu_count - 1 threads on CPU; on this shared 2-core "
         "machine 1 thread was also the faster setting for the detector (2 threads: 3-4x slower per frame).",
         "",
         "| clip | frames | tracks | end-to-end frames/s | " + " | ".join(f"{s} s" for s in STAGES)
-        + " | lift+write / detect |",
+        + " | lift..write / detect |",
         "|---|---|---|---|" + "---|" * len(STAGES) + "---|",
     ]
     for name, frames, ntracks, total, t in rows:
-        ratio = (t.get("lift", 0) + t.get("root", 0) + t.get("write", 0)) / max(t.get("detect", 1e-9), 1e-9)
+        ratio = sum(t.get(s, 0.0) for s in POST) / max(t.get("detect", 1e-9), 1e-9)
         lines.append(f"| {name} | {frames} | {ntracks} | {frames / total:.2f} | "
                      + " | ".join(f"{t.get(s, 0.0):.2f}" for s in STAGES) + f" | {100 * ratio:.0f} % |")
     lines += ["", "Per-frame detector cost: " + ", ".join(

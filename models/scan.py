@@ -205,16 +205,22 @@ def linear_recurrence(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None
 FUSED_MIN_LANES = 16384  # B * D * N at or above which the per-step fused kernel is used
 
 
+def _last_to_front(x: torch.Tensor) -> torch.Tensor:
+    """``x (..., L)`` -> contiguous ``(L, prod(...))``: one 2-D transpose copy (about 3x faster on
+    CPU than ``permute(-1, 0, ...).contiguous()`` for the scan's shapes)."""
+    return x.reshape(-1, x.shape[-1]).t().contiguous()
+
+
 def _time_major(u, dt, A, Bm, Cm):
     """Time-major contiguous copies for the per-step kernels: ``dt, dt*u (L, B, G, Dg, 1)``,
     ``B (L, B, G, 1, N)``, ``C (L, B, G, N)`` and ``A`` as ``(G, Dg, N)``."""
     b, d, length = u.shape
     g, n = Bm.shape[1], A.shape[1]
     dg = d // g
-    dt_tm = dt.permute(2, 0, 1).contiguous().view(length, b, g, dg, 1)
-    dtu_tm = (dt * u).permute(2, 0, 1).contiguous().view(length, b, g, dg, 1)
-    B_tm = Bm.permute(3, 0, 1, 2).contiguous().view(length, b, g, 1, n)
-    C_tm = Cm.permute(3, 0, 1, 2).contiguous().view(length, b, g, n)
+    dt_tm = _last_to_front(dt).view(length, b, g, dg, 1)
+    dtu_tm = _last_to_front(dt * u).view(length, b, g, dg, 1)
+    B_tm = _last_to_front(Bm).view(length, b, g, 1, n)
+    C_tm = _last_to_front(Cm).view(length, b, g, n)
     return dt_tm, dtu_tm, B_tm, C_tm, A.reshape(g, dg, n)
 
 
@@ -253,7 +259,7 @@ class _SequentialScan(torch.autograd.Function):
         length, b, g, dg, n = hs.shape
         d = g * dg
         lbg = length * b * g
-        dy_tm = dy.permute(2, 0, 1).contiguous().view(length, b, g, dg, 1)
+        dy_tm = _last_to_front(dy).view(length, b, g, dg, 1)
         Ag = A.reshape(g, dg, n)
         gs = torch.empty_like(hs)                       # gs[t] = dLoss/dh_t
         dA = hs.new_empty(b, g, dg, n)
@@ -341,13 +347,7 @@ def selective_scan_chunked(u, delta, A, B, C, D=None, delta_bias=None, delta_sof
     groups, n = B.shape[1], A.shape[1]
     dg = dim // groups
     # time-major layout (L, B, G, Dg, N) so each scan step touches one contiguous slab
-    dt = delta.permute(2, 0, 1).reshape(length, batch, groups, dg, 1)
-    dtu = (delta * u).permute(2, 0, 1).reshape(length, batch, groups, dg, 1)
-    # (small) contiguous copies so the big (L, B, G, Dg, N) products come out contiguous
-    dt = dt.contiguous()
-    dtu = dtu.contiguous()
-    Bt = B.permute(3, 0, 1, 2).contiguous().view(length, batch, groups, 1, n)
-    Ct = C.permute(3, 0, 1, 2).contiguous().view(length, batch, groups, n)
+    dt, dtu, Bt, Ct, _ = _time_major(u, delta, A, B, C)
     dA = torch.exp(dt * A.view(groups, dg, n))               # (L, B, G, Dg, N), in (0, 1]
     dBu = dtu * Bt                                            # (L, B, G, Dg, N)
     h = linear_recurrence(dA.reshape(length, -1), dBu.reshape(length, -1), chunk)

@@ -351,3 +351,32 @@ def test_expand_inputs_and_unique_output_names(tmp_path):
         expand_inputs([str(tmp_path / "*.webm")], VIDEO_EXTENSIONS)
     with pytest.raises(InputError, match="holds no file"):
         expand_inputs([str(tmp_path / "a" / "..")], {".avi"})
+
+
+def test_csv_and_json_write_non_finite_values_as_empty_cells_and_null(tmp_path):
+    import csv
+
+    from sasmamba_cli.pipeline.result import ClipResult, TrackResult, result_to_dict, write_csv
+
+    n = 4
+    rng = np.random.default_rng(0)
+    t = TrackResult(track_id=7, frames=np.arange(5, 5 + n), keypoints_2d_px=rng.normal(size=(n, 17, 3)) * 100,
+                    keypoints_2d_coco_px=rng.normal(size=(n, 17, 3)), boxes_px=rng.normal(size=(n, 4)),
+                    joints_3d_m=rng.normal(size=(n, 17, 3)), root_3d_m=rng.normal(size=(n, 3)),
+                    confidence=rng.uniform(size=(n, 17)), interpolated=np.array([0, 1, 0, 0], bool), scale=1.0)
+    t.keypoints_2d_px[1, 2, 0] = np.nan
+    t.joints_3d_m[2, 16, 2] = -np.inf
+    t.confidence[3, 16] = np.nan
+    r = ClipResult({"source": {"fps": 25.0}}, [t])
+    rows = list(csv.DictReader(write_csv(r, tmp_path / "c.csv").open()))
+    assert len(rows) == n * 17
+    by = {(int(row["frame"]), int(row["joint_index"])): row for row in rows}
+    assert by[(6, 2)]["u_px"] == "" and by[(6, 2)]["v_px"] != ""
+    assert by[(7, 16)]["z_m"] == "" and by[(7, 16)]["joint"] == H36M.names[16]
+    assert by[(8, 16)]["confidence"] == "" and by[(8, 16)]["interpolated"] == "0"
+    assert by[(6, 0)]["interpolated"] == "1" and by[(6, 0)]["time_s"] == "0.2400"
+    assert float(by[(5, 3)]["x_m"]) == pytest.approx(t.joints_3d_m[0, 3, 0], abs=1e-5)
+    d = result_to_dict(r)["tracks"][0]
+    assert d["keypoints_2d"][1][2][0] is None and d["joints_3d"][2][16][2] is None
+    assert d["confidence"][3][16] is None and isinstance(d["joints_3d"][0][0][0], float)
+    json.dumps(d, allow_nan=False)

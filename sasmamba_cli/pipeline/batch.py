@@ -155,7 +155,7 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
             written.extend(WRITERS[fmt](result, d, out_dir, stem))
     result.header["run"]["outputs"] = [json_path.name] + [p.name for p in written
                                                           if Path(p).parent.resolve() == out_dir.resolve()] + rendered
-    write_json(result, json_path)
+    write_json(result, json_path, {**d, "run": result.header["run"]})
     if pipeline.settings.render:
         written.extend(write_render(d, video, out_dir, stem))
     return [json_path] + written

@@ -7,11 +7,10 @@ always with confidence 0. Every write is atomic (temporary file in the same fold
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
-import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,15 +73,12 @@ def _nested(a: np.ndarray, decimals: int, conf_decimals: int | None = None):
     r = np.round(a, decimals)
     if conf_decimals is not None:
         r[..., -1] = np.round(a[..., -1], conf_decimals)
-    lst = r.tolist()
-    if np.all(np.isfinite(a)):
-        return lst
-
-    def fix(x):
-        if isinstance(x, list):
-            return [fix(v) for v in x]
-        return x if math.isfinite(x) else None
-    return fix(lst)
+    bad = ~np.isfinite(r)
+    if not bad.any():
+        return r.tolist()
+    o = r.astype(object)                    # Python floats; None where the value is not finite
+    o[bad] = None
+    return o.tolist()
 
 
 def track_to_dict(t: TrackResult) -> dict:
@@ -163,8 +159,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def write_json(r: ClipResult, path: Path) -> Path:
-    text = json.dumps(result_to_dict(r), separators=(",", ":"), allow_nan=False)
+def write_json(r: ClipResult, path: Path, as_dict: dict | None = None) -> Path:
+    """The result as compact JSON; ``as_dict`` is ``result_to_dict(r)`` when the caller has it."""
+    text = json.dumps(as_dict if as_dict is not None else result_to_dict(r), separators=(",", ":"),
+                      allow_nan=False)
     atomic_write_bytes(path, (text + "\n").encode())
     return path
 
@@ -190,24 +188,28 @@ CSV_COLUMNS = ["track_id", "frame", "time_s", "joint_index", "joint", "x_m", "y_
                "root_x_m", "root_y_m", "root_z_m", "u_px", "v_px", "confidence", "interpolated"]
 
 
-def write_csv(r: ClipResult, path: Path) -> Path:
-    """One row per track / frame / joint; 3D root-relative (x_m..z_m) plus the root; 2D H36M px."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    fps = r.fps
-    names = H36M.names
+_CSV_ROW = "%d,%d,%.4f,%d,%s,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.2f,%.2f,%.4f,%d"
+_CSV_NON_FINITE = re.compile(r"(?<=,)-?(?:nan|inf)(?=,|$)", re.MULTILINE)
 
-    def num(x: float, nd: int) -> str:
-        return f"{x:.{nd}f}" if math.isfinite(x) else ""
+
+def write_csv(r: ClipResult, path: Path) -> Path:
+    """One row per track / frame / joint; 3D root-relative (x_m..z_m) plus the root; 2D H36M px.
+    Non-finite numbers are empty cells."""
+    parts = [",".join(CSV_COLUMNS) + "\n"]
+    fps = r.fps
+    names = np.array(H36M.names, dtype=object)
     for t in r.tracks:
-        for i, f in enumerate(t.frames):
-            root = t.root_3d_m[i]
-            rs = [num(root[0], 5), num(root[1], 5), num(root[2], 5)]
-            for j in range(17):
-                p, k = t.joints_3d_m[i, j], t.keypoints_2d_px[i, j]
-                w.writerow([t.track_id, int(f), num(f / fps, 4), j, names[j], num(p[0], 5), num(p[1], 5),
-                            num(p[2], 5), *rs, num(k[0], 2), num(k[1], 2), num(t.confidence[i, j], 4),
-                            int(bool(t.interpolated[i]))])
-    atomic_write_bytes(path, buf.getvalue().encode())
+        n, j = len(t.frames), 17
+        frames = np.repeat(np.asarray(t.frames, np.int64), j)
+        root = np.repeat(np.asarray(t.root_3d_m, np.float64), j, axis=0)             # (n*17, 3)
+        p = np.asarray(t.joints_3d_m, np.float64).reshape(n * j, 3)
+        k = np.asarray(t.keypoints_2d_px, np.float64).reshape(n * j, -1)
+        cols = [np.full(n * j, int(t.track_id)), frames, frames / fps, np.tile(np.arange(j), n),
+                np.tile(names, n), p[:, 0], p[:, 1], p[:, 2], root[:, 0], root[:, 1], root[:, 2],
+                k[:, 0], k[:, 1], np.asarray(t.confidence, np.float64).reshape(-1),
+                np.repeat(np.asarray(t.interpolated, bool).astype(np.int64), j)]
+        rows = zip(*(c.tolist() for c in cols))
+        parts.append("".join(_CSV_ROW % row + "\n" for row in rows))
+    text = _CSV_NON_FINITE.sub("", "".join(parts))
+    atomic_write_bytes(path, text.encode())
     return path

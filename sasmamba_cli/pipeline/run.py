@@ -28,7 +28,7 @@ from .detect import DetectorWeights, PoseDetector, resolve_detector_weights, res
 from .lifting import LiftOptions, LoadedLifter, lift_sequences, load_lifter
 from .result import AXES, SCHEMA, SCHEMA_VERSION, UNITS, ClipResult, TrackResult, skeleton_header
 from .root import camera_from_fov, estimate_root, metric_scale
-from .smooth import DEFAULT_SMOOTH, parse_smooth, smooth_track, smoothing_header
+from .smooth import DEFAULT_SMOOTH, parse_smooth, smooth_track, smoothing_header, warm_up
 from .track import Track, Tracker, TrackerConfig, tracks_from_ids
 
 ProgressFn = Callable[[int, int], None]     # (frames done, frames expected or 0)
@@ -130,7 +130,7 @@ class LiftPipeline:
     """Loaded models + settings; ``run_video(path)`` / ``run_keypoints(path)`` -> :class:`ClipResult`."""
 
     def __init__(self, settings: LiftSettings, *, lifter: LoadedLifter | None = None):
-        parse_smooth(settings.smooth)                 # a bad --smooth fails before any model loads
+        warm_up(parse_smooth(settings.smooth))        # a bad --smooth fails before any model loads
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.lifter = lifter or load_lifter(settings.weights, self.device)

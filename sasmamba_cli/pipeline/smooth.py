@@ -273,6 +273,12 @@ def apply_smoothing(x_m: np.ndarray, fps: float, spec: SmoothSpec) -> np.ndarray
     return out
 
 
+def warm_up(spec: SmoothSpec) -> None:
+    """Run ``spec`` once on a small dummy track so its one-off import cost (scipy.signal: ~0.8 s
+    on a slow CPU) is paid when the pipeline loads, not inside the first clip's timings."""
+    apply_smoothing(np.zeros((64, 1, 3)), 30.0, spec)
+
+
 def jitter_mm_s2(x_m: np.ndarray, fps: float) -> float | None:
     """Mean acceleration magnitude (mm/s^2) of ``x_m (n, ..., 3)`` metres at ``fps``: the mean
     over frames and points of ``|x[t+1] - 2 x[t] + x[t-1]| * fps**2``; None below 3 frames or
