@@ -26,6 +26,11 @@ def eval_cmd(
         "--smooth", help="Temporal smoothing of each clip's prediction before scoring, as `sasmamba lift "
         "--smooth`: NAME or NAME:VALUE (none, butterworth:6, savgol:0.25, oneeuro). Repeat to compare "
         "several in one run.")] = None,
+    fix_swaps: Annotated[bool, typer.Option(
+        "--fix-swaps/--no-fix-swaps", help="Repair left/right swaps in the simulated 2D before lifting, as "
+        "`sasmamba lift` does by default (off here so results stay comparable with docs/results.md).")] = False,
+    swap_penalty: Annotated[Optional[float], typer.Option(
+        help="Swap penalty for --fix-swaps (torso lengths per frame; default: lift's).", min=0.0)] = None,
 ):
     """MPJPE, P-MPJPE, N-MPJPE, MPJVE, acceleration error (mm) per source and overall, +/- flip TTA
     (and +/- temporal smoothing with --smooth)."""
@@ -38,6 +43,7 @@ def eval_cmd(
     from ..errors import SasmambaError
     from ..mocap.dataset import split_indices
     from ..pipeline.smooth import parse_smooth
+    from ..pipeline.swaps import DEFAULT_PENALTY
     from ..training.evaluate import evaluate
     from ..training.trainer import _atomic_json, load_data
     from ..weights import require_default_weights
@@ -57,10 +63,13 @@ def eval_cmd(
         window = int(meta.get("window", model.config.max_frames))
         in_chans = int(getattr(model.config, "in_chans", 2))
         res = evaluate(model, ds, clips, window, in_chans, seed=seed,
-                       max_frames_per_clip=max_frames_per_clip or None, smooth=specs)
+                       max_frames_per_clip=max_frames_per_clip or None, smooth=specs,
+                       swap_penalty=(DEFAULT_PENALTY if swap_penalty is None else swap_penalty) if fix_swaps else None)
     except (SasmambaError, CheckpointError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2)
+    res["swap_repair"] = {"enabled": fix_swaps, "penalty": (DEFAULT_PENALTY if swap_penalty is None else swap_penalty)
+                          if fix_swaps else None}
     res.update({"weights": str(wpath), "weights_sha256": meta.get("weights_sha256"), "arch": meta.get("arch"),
                 "params": sum(p.numel() for p in model.parameters()), "part": part,
                 "data": [Path(p).name for p in data]})

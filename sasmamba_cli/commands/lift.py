@@ -87,6 +87,10 @@ def lift(
         "oneeuro (causal) or none. NAME:VALUE sets the first parameter (butterworth:3 = 3 Hz cutoff), "
         "NAME:KEY=VALUE,... any (oneeuro:min_cutoff_hz=1,beta=5). Jitter before/after: the result's "
         "'smoothing' block.")] = "butterworth",
+    fix_swaps: Annotated[bool, typer.Option(
+        "--fix-swaps/--no-fix-swaps", help="Repair short left/right label swaps of the detector's 2D "
+        "(a knee or wrist labelled as the other side's for a few frames) before lifting; frames changed: "
+        "the result's 'swap_repair' block.")] = True,
     render: Annotated[bool, typer.Option("--render/--no-render", help="Also write <stem>_render.mp4 (input "
                                          "video + 2D overlay beside the 3D view) and <stem>_render_summary.png."
                                          )] = False,
@@ -127,7 +131,7 @@ def lift(
             kp_threshold=kp_threshold, max_gap_s=max_gap, min_track_s=min_track, max_people=max_people,
             select=select.value, start_frame=start_frame, max_frames=max_frames, fps=fps,
             image_size=_image_size(image_size), formats=fmt, fk_consistent=fk_consistent, render=render,
-            smooth=smooth_spec)
+            smooth=smooth_spec, fix_swaps=fix_swaps)
         pipeline = LiftPipeline(settings)
     except SasmambaError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)

@@ -1,9 +1,10 @@
 """The one place that composes the stages:
 
-    decode -> detect -> track -> COCO->H36M -> (resample) -> normalise -> window -> lift (flip TTA)
+    decode -> detect -> track -> (left/right swap repair) -> COCO->H36M -> (resample) -> normalise -> window -> lift (flip TTA)
     -> merge -> metric scale -> root trajectory -> (smooth) -> (FK-consistent 3D) -> ClipResult
 
-(``--keypoints`` skips decode and detect; smoothing is ``--smooth`` (:mod:`.smooth`, identity for
+(``--keypoints`` skips decode and detect; swap repair is ``--fix-swaps`` (:mod:`.swaps`, on by
+default); smoothing is ``--smooth`` (:mod:`.smooth`, identity for
 ``none``; its jitter report is always made); the FK-consistent stage runs when
 :meth:`LiftSettings.fk_on` says so). Models are loaded once per :class:`LiftPipeline` and
 reused for every clip of a batch. Writing files is :mod:`.batch`'s job.
@@ -29,6 +30,7 @@ from .lifting import LiftOptions, LoadedLifter, lift_sequences, load_lifter
 from .result import AXES, SCHEMA, SCHEMA_VERSION, UNITS, ClipResult, TrackResult, skeleton_header
 from .root import camera_from_fov, estimate_root, metric_scale
 from .smooth import DEFAULT_SMOOTH, parse_smooth, smooth_track, smoothing_header, warm_up
+from .swaps import DEFAULT_PENALTY, repair_track, swap_repair_header
 from .track import Track, Tracker, TrackerConfig, tracks_from_ids
 
 ProgressFn = Callable[[int, int], None]     # (frames done, frames expected or 0)
@@ -64,6 +66,7 @@ class LiftSettings:
     fk_consistent: bool | None = None     # regenerate 3D from a fixed skeleton; None = on with 'bvh'
     render: bool = False                  # also write <stem>_render.mp4 + <stem>_render_summary.png
     smooth: str = DEFAULT_SMOOTH          # temporal filter spec (pipeline.smooth.parse_smooth), canonical form
+    fix_swaps: bool = True                # repair short left/right label swaps in the 2D (pipeline.swaps)
 
     @property
     def fk_on(self) -> bool:
@@ -182,7 +185,7 @@ class LiftPipeline:
                 "max_people": s.max_people, "select": s.select, "start_frame": s.start_frame,
                 "max_frames": s.max_frames, "fps_override": s.fps, "formats": list(s.formats),
                 "fk_consistent": s.fk_on, "render": s.render,
-                "smooth": parse_smooth(s.smooth).as_dict(),
+                "smooth": parse_smooth(s.smooth).as_dict(), "fix_swaps": s.fix_swaps,
                 "scale_method": "median ankle-to-shoulder chain = 0.779 x height_m",
                 "root_method": "per-frame weighted least-squares reprojection of the metric skeleton"}
 
@@ -278,6 +281,8 @@ class LiftPipeline:
         s = self.settings
         width, height, fps = source["width"], source["height"], float(source["fps"])
         camera = camera_from_fov(width, height, s.fov_deg)
+        with sw.stage("swaps"):
+            tracks, swap_block = repair_swaps(tracks, s.fix_swaps)
         with sw.stage("lift"):
             kp_h36m = [coco_to_h36m(t.keypoints_px) for t in tracks]
             rel = lift_sequences(self.lifter, kp_h36m, width, height, fps,
@@ -305,7 +310,8 @@ class LiftPipeline:
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "source": source, "units": dict(UNITS), "axes": dict(AXES), "skeleton": skeleton_header(),
             "camera": camera.as_dict(), "model": self.model_header(), "detector": detector,
-            "settings": self.settings_header(), "stats": stats, "smoothing": smoothing,
+            "settings": self.settings_header(), "stats": stats, "swap_repair": swap_block,
+            "smoothing": smoothing,
             "run": {"settings_hash": self.settings_hash(keypoints_mode=detector.get("name") == "keypoint-file"),
                     "timings_s": {}},
         }
@@ -316,6 +322,20 @@ class LiftPipeline:
         self.last_timings = dict(sw.seconds)
         clip.header["run"]["timings_s"] = {k: round(v, 4) for k, v in sw.seconds.items()}
         return clip
+
+
+def repair_swaps(tracks: list[Track], enabled: bool) -> tuple[list[Track], dict]:
+    """Every track's 2D with short left/right label swaps repaired (:mod:`.swaps`; unchanged when
+    not ``enabled``), and the result's top-level ``swap_repair`` block (frames swapped per track
+    and joint pair)."""
+    if not enabled:
+        return tracks, swap_repair_header(False, DEFAULT_PENALTY, [])
+    out, reports = [], []
+    for t in tracks:
+        fixed, report = repair_track(t)
+        out.append(fixed)
+        reports.append({"track_id": int(t.track_id), **report.as_dict()})
+    return out, swap_repair_header(True, DEFAULT_PENALTY, reports)
 
 
 def smooth_results(tracks: list[TrackResult], fps: float, spec_text: str) -> tuple[list[TrackResult], dict]:

@@ -16,7 +16,10 @@ import numpy as np
 
 from ..mocap.dataset import MocapDataset
 from ..pipeline.smooth import NO_SMOOTHING, SmoothSpec, apply_smoothing
-from ..skeleton import flip_h36m, lifter_input
+from ..pipeline.swaps import repair_keypoints
+
+SWAP_OBSERVED_CONF = 0.5     # sasmamba lift's default --kp-threshold: weaker joints are missing there
+from ..skeleton import coco_to_h36m, flip_h36m, lifter_input
 from .metrics import clip_metrics
 from .sampler import eval_windows
 from .virtual import virtual_capture
@@ -63,11 +66,14 @@ def _pad(x: np.ndarray, window: int) -> np.ndarray:
 
 def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: int, seed: int = 0,
              flip_modes=(False, True), max_frames_per_clip: int | None = None, progress=None,
-             batch: int = 64, smooth: tuple[SmoothSpec, ...] = (NO_SMOOTHING,)) -> dict:
+             batch: int = 64, smooth: tuple[SmoothSpec, ...] = (NO_SMOOTHING,),
+             swap_penalty: float | None = None) -> dict:
     """Returns ``{"no_tta"|"flip_tta": {"overall": {...}, "per_source": {...}}, "clips": n,
     "smooth": str(smooth[0]), ...}``, the metrics of the first smoothing spec; with several specs
     also ``"by_smooth": {str(spec): {"no_tta": ..., "flip_tta": ...}}`` for each (one forward pass
-    serves them all).
+    serves them all). ``swap_penalty`` (None: off) repairs left/right swaps in the simulated 2D
+    first, as ``sasmamba lift --fix-swaps`` does (:mod:`sasmamba_cli.pipeline.swaps`; joints below
+    the pipeline's keypoint threshold 0.5 do not count as observations).
 
     Windows of all clips are batched together (``batch`` windows, plus their mirrored copies
     when flip TTA is evaluated), so short clips do not each pay a small forward pass.
@@ -85,7 +91,12 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
             b = min(b, a + max_frames_per_clip)
         rng = np.random.default_rng([seed, k])
         s = virtual_capture(ds.h36m_mm[a:b], ds.coco_mm[a:b], rng)
-        x = lifter_input(s.kp2d_px, s.width, s.height, in_chans)
+        kp2d = s.kp2d_px
+        if swap_penalty is not None:
+            coco = np.asarray(s.coco2d_px, np.float64)
+            coco, _ = repair_keypoints(coco, coco[..., 2] >= SWAP_OBSERVED_CONF, swap_penalty)
+            kp2d = coco_to_h36m(coco)
+        x = lifter_input(kp2d, s.width, s.height, in_chans)
         gt = s.target_cam_m - s.target_cam_m[:, :1]
         for start in eval_windows(b - a, window):
             windows.append(_pad(x[start:start + window], window))
