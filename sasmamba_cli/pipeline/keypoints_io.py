@@ -3,7 +3,7 @@
 Accepted layouts (JSON; coordinates in pixels; see docs/output_format.md):
 
 1. A sasmamba result JSON (``"schema": "sasmamba-result"``): the detected (not interpolated)
-   frames of each track's ``keypoints_2d_coco`` are re-used with their track ids; image size and
+   frames and joints of each track's ``keypoints_2d_coco`` are re-used with their track ids; image size and
    fps come from ``source``.
 2. A COCO dataset dict: ``{"images": [{"id", "width", "height", "frame_index"?}, ...],
    "annotations": [{"image_id", "keypoints": [x1, y1, v1, ... x17, y17, v17], "bbox"?, "score"?,
@@ -157,8 +157,11 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
                 raise _bad(path, f"track {t.get('track_id')} has no keypoints_2d_coco")
             interp = t.get("interpolated") or [False] * len(t["frames"])
             boxes = t.get("boxes_2d") or [None] * len(t["frames"])
-            for f, kp, it, b in zip(t["frames"], coco, interp, boxes):
+            joint_interp = t.get("keypoints_coco_interpolated") or [None] * len(t["frames"])
+            for f, kp, it, b, ji in zip(t["frames"], coco, interp, boxes, joint_interp):
                 if not it:
+                    if ji:                         # joints interpolated across a gap: not detections
+                        kp = [[None, None, 0.0] if flag else p for p, flag in zip(kp, ji)]
                     entries.append({"frame": f, "keypoints": [v for p in kp for v in p], "track_id": t["track_id"],
                                     "xyxy": b})
     elif isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list):

@@ -36,7 +36,10 @@ class TrackResult:
     boxes_px: (n, 4) x1, y1, x2, y2; joints_3d_m: (n, 17, 3) root-relative metres, camera axes;
     root_3d_m: (n, 3) pelvis in camera metres; confidence: (n, 17) H36M 2D confidence per joint;
     interpolated: (n,) bool, frame bridged across a detection gap; scale: metric factor applied to
-    the lifter output.
+    the lifter output; keypoints_interpolated / keypoints_coco_interpolated: (n, 17) bool, True
+    where that 2D joint (H36M / COCO order) was not detected but interpolated across a gap (all
+    joints of a bridged frame; an H36M joint when any of its COCO sources was); None = unknown
+    (results written before these masks existed).
     """
 
     track_id: int
@@ -49,6 +52,14 @@ class TrackResult:
     confidence: np.ndarray
     interpolated: np.ndarray
     scale: float
+    keypoints_interpolated: np.ndarray | None = None
+    keypoints_coco_interpolated: np.ndarray | None = None
+
+    def joint_interpolated(self) -> np.ndarray:
+        """(n, 17) bool H36M mask: ``keypoints_interpolated``, or the per-frame flag when unknown."""
+        if self.keypoints_interpolated is not None:
+            return np.asarray(self.keypoints_interpolated, bool)
+        return np.repeat(np.asarray(self.interpolated, bool)[:, None], 17, axis=1)
 
     @property
     def length(self) -> int:
@@ -82,7 +93,7 @@ def _nested(a: np.ndarray, decimals: int, conf_decimals: int | None = None):
 
 
 def track_to_dict(t: TrackResult) -> dict:
-    return {
+    d = {
         "track_id": int(t.track_id),
         "frames": [int(f) for f in t.frames],
         "keypoints_2d": _nested(t.keypoints_2d_px, 2, 4),
@@ -94,6 +105,11 @@ def track_to_dict(t: TrackResult) -> dict:
         "interpolated": [bool(b) for b in t.interpolated],
         "scale": float(t.scale),
     }
+    for key, mask in (("keypoints_interpolated", t.keypoints_interpolated),
+                      ("keypoints_coco_interpolated", t.keypoints_coco_interpolated)):
+        if mask is not None:
+            d[key] = np.asarray(mask, bool).tolist()
+    return d
 
 
 def result_to_dict(r: ClipResult) -> dict:
@@ -124,7 +140,19 @@ def track_from_dict(d: dict) -> TrackResult:
         root_3d_m=_array(d["root_3d"], (3,), n, "root_3d"),
         confidence=_array(d["confidence"], (17,), n, "confidence"),
         interpolated=np.asarray(d.get("interpolated", [False] * n), dtype=bool),
-        scale=float(d.get("scale", 1.0)))
+        scale=float(d.get("scale", 1.0)),
+        keypoints_interpolated=_mask(d, "keypoints_interpolated", n),
+        keypoints_coco_interpolated=_mask(d, "keypoints_coco_interpolated", n))
+
+
+def _mask(d: dict, key: str, n: int) -> np.ndarray | None:
+    """Optional (n, 17) bool field; None when absent."""
+    if d.get(key) is None:
+        return None
+    a = np.asarray(d[key], dtype=bool)
+    if a.shape != (n, 17):
+        raise ValueError(f"{key}: expected shape {(n, 17)}, found {a.shape}")
+    return a
 
 
 def result_from_dict(d: dict) -> ClipResult:
@@ -178,6 +206,10 @@ def write_npz(r: ClipResult, path: Path) -> Path:
                        p + "joints_3d": t.joints_3d_m, p + "root_3d": t.root_3d_m,
                        p + "confidence": t.confidence, p + "interpolated": t.interpolated.astype(bool),
                        p + "scale": np.array(t.scale)})
+        for key, mask in (("keypoints_interpolated", t.keypoints_interpolated),
+                          ("keypoints_coco_interpolated", t.keypoints_coco_interpolated)):
+            if mask is not None:
+                arrays[p + key] = np.asarray(mask, bool)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
@@ -193,8 +225,8 @@ _CSV_NON_FINITE = re.compile(r"(?<=,)-?(?:nan|inf)(?=,|$)", re.MULTILINE)
 
 
 def write_csv(r: ClipResult, path: Path) -> Path:
-    """One row per track / frame / joint; 3D root-relative (x_m..z_m) plus the root; 2D H36M px.
-    Non-finite numbers are empty cells."""
+    """One row per track / frame / joint; 3D root-relative (x_m..z_m) plus the root; 2D H36M px;
+    ``interpolated`` = that 2D joint was interpolated across a gap. Non-finite numbers are empty cells."""
     parts = [",".join(CSV_COLUMNS) + "\n"]
     fps = r.fps
     names = np.array(H36M.names, dtype=object)
@@ -207,7 +239,7 @@ def write_csv(r: ClipResult, path: Path) -> Path:
         cols = [np.full(n * j, int(t.track_id)), frames, frames / fps, np.tile(np.arange(j), n),
                 np.tile(names, n), p[:, 0], p[:, 1], p[:, 2], root[:, 0], root[:, 1], root[:, 2],
                 k[:, 0], k[:, 1], np.asarray(t.confidence, np.float64).reshape(-1),
-                np.repeat(np.asarray(t.interpolated, bool).astype(np.int64), j)]
+                t.joint_interpolated().reshape(-1).astype(np.int64)]
         rows = zip(*(c.tolist() for c in cols))
         parts.append("".join(_CSV_ROW % row + "\n" for row in rows))
     text = _CSV_NON_FINITE.sub("", "".join(parts))

@@ -194,6 +194,7 @@ class LiftPipeline:
         s = asdict(self.settings)
         s["fk_consistent"] = self.settings.fk_on          # the resolved value, not the 'auto' default
         s["smooth"] = str(parse_smooth(self.settings.smooth))   # 'butterworth' == 'butterworth:6'
+        s["formats"] = sorted(self.settings.formats)            # the order given on the command line does not matter
         for k in ("device", "lift_batch", "det_batch", "allow_download", "weights", "detector_weights"):
             s.pop(k)
         blob = {"settings": s, "schema_version": SCHEMA_VERSION, "sasmamba": __version__,
@@ -299,7 +300,9 @@ class LiftPipeline:
                 results.append(TrackResult(
                     track_id=t.track_id, frames=t.frames, keypoints_2d_px=kp_out,
                     keypoints_2d_coco_px=t.keypoints_px, boxes_px=t.boxes_px, joints_3d_m=joints_m,
-                    root_3d_m=root, confidence=kp[..., 2].copy(), interpolated=~t.detected, scale=scale))
+                    root_3d_m=root, confidence=kp[..., 2].copy(), interpolated=~t.detected, scale=scale,
+                    keypoints_interpolated=h36m_mask(t.joint_interpolated) | ~t.detected[:, None],
+                    keypoints_coco_interpolated=np.asarray(t.joint_interpolated, bool) | ~t.detected[:, None]))
         with sw.stage("smooth"):
             results, smoothing = smooth_results(results, fps, s.smooth)
         stats = {**stats, "people": len(results),
@@ -322,6 +325,14 @@ class LiftPipeline:
         self.last_timings = dict(sw.seconds)
         clip.header["run"]["timings_s"] = {k: round(v, 4) for k, v in sw.seconds.items()}
         return clip
+
+
+def h36m_mask(coco_mask: np.ndarray) -> np.ndarray:
+    """(n, 17) COCO-order bool -> H36M order: an H36M joint is flagged when any of its sources is."""
+    from ..skeleton import coco_to_h36m_matrix  # noqa: PLC0415
+
+    src = (coco_to_h36m_matrix() > 0).astype(np.int64)                # (17 H36M, 17 COCO)
+    return (np.asarray(coco_mask, bool).astype(np.int64) @ src.T) > 0
 
 
 def repair_swaps(tracks: list[Track], enabled: bool) -> tuple[list[Track], dict]:
