@@ -159,6 +159,20 @@ def test_exported_files_write_missing_2d_joints_as_null_never_zero(tmp_path):
     assert rows[0]["u_px"] == "" and rows[0]["v_px"] == "" and float(rows[0]["confidence"]) == 0
 
 
+def test_export_format_accepts_comma_lists_and_repeats(tmp_path):
+    save_result(synthetic_result(6, 1), tmp_path / "clip.json")
+    r = CliRunner().invoke(_app(), ["export", str(tmp_path / "clip.json"), "--format", "bvh, csv", "-f", "npz,csv",
+                                    "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["clip.csv", "clip.npz", "clip_bvh_report.json",
+                                                                   "clip_track1.bvh"]
+    r = CliRunner().invoke(_app(), ["export", str(tmp_path / "clip.json"), "--format", "bvh,fbx",
+                                    "--out", str(tmp_path / "b")])
+    out = " ".join(r.output.split())
+    assert r.exit_code == 2 and "unknown output format 'fbx'" in out and "bvh, json, npz, csv" in out
+    assert not (tmp_path / "b").exists()
+
+
 def test_export_command_errors(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema": "x"}))

@@ -182,6 +182,14 @@ def test_missing_file(app, tmp_path, tiny_weights):
     assert rows[0]["status"] == "failed"
 
 
+def test_quiet_prints_each_failure_once(app, tmp_path, tiny_weights):
+    for flags in (["-q"], []):
+        r = run(app, tmp_path / "nope.mp4", "--weights", tiny_weights, "--out", tmp_path / "o", *flags)
+        assert r.exit_code == 2
+        out = " ".join(output_of(r).split())
+        assert out.count("nope.mp4: ") == 1, (flags, out)
+
+
 def test_unknown_format(app, tmp_path, tiny_weights):
     r = run(app, DEMO, "--weights", tiny_weights, "--out", tmp_path / "o", "--format", "json,fbx")
     assert r.exit_code == 2 and "unknown output format" in output_of(r) and "fbx" in output_of(r)
@@ -262,11 +270,26 @@ def test_keypoint_file_with_nan_inf_and_missing_joints(app, tmp_path, tiny_weigh
     coco = np.array(t["keypoints_2d_coco"], dtype=float)
     assert np.isfinite(coco[[0, 1, 2], 9, 0]).all()
     assert coco[3, 9, 2] > 0                    # NaN gap of one frame: interpolated, not (0, 0)
+    ci = np.array(t["keypoints_coco_interpolated"])         # ... and marked as interpolated, per joint
+    assert ci[3, 9] and ci[3, 10] and ci[3, 15] and ci.sum() == 3 * len(range(3, 45, 7))
+    hi = np.array(t["keypoints_interpolated"])
+    h36m_names = doc["skeleton"]["joint_names"]
+    assert hi[3, h36m_names.index("l_wrist")] and not hi[2, h36m_names.index("l_wrist")]
+    assert not hi[3, h36m_names.index("l_shoulder")]
     assert np.isfinite(np.array(t["joints_3d"])).all() and np.isfinite(np.array(t["root_3d"])).all()
     npz = np.load(tmp_path / "o" / "walk.npz")
     np.testing.assert_allclose(npz["track0_joints_3d"], np.array(t["joints_3d"]), atol=1e-5)
     rows = list(csv.DictReader((tmp_path / "o" / "walk.csv").open()))
     assert len(rows) == 45 * 17 and rows[0]["joint"] == "pelvis"
+    flag = {(r["frame"], r["joint"]): r["interpolated"] for r in rows}
+    assert flag[("3", "l_wrist")] == "1" and flag[("2", "l_wrist")] == "0" and flag[("3", "l_shoulder")] == "0"
+    assert npz["track0_keypoints_coco_interpolated"].dtype == bool
+    np.testing.assert_array_equal(npz["track0_keypoints_coco_interpolated"], ci)
+    # re-lifting the result treats the interpolated joints as missing again, not as detections
+    r = run(app, "--keypoints", tmp_path / "o" / "walk.json", "--weights", tiny_weights, "--out", tmp_path / "o3")
+    assert r.exit_code == 0, output_of(r)
+    again = json.loads((tmp_path / "o3" / "walk.json").read_text())["tracks"][0]
+    np.testing.assert_array_equal(np.array(again["keypoints_coco_interpolated"]), ci)
     bad = tmp_path / "short.json"
     bad.write_text(json.dumps([{"image_id": 0, "keypoints": [1.0] * 50}]))
     r = run(app, "--keypoints", bad, "--weights", tiny_weights, "--out", tmp_path / "o2", "--image-size", "640x480",

@@ -146,6 +146,19 @@ def test_save_load_merge_roundtrip(tmp_path):
     assert r.exit_code == 2 and "unique" in r.output
 
 
+def test_a_file_that_is_not_an_npz_is_refused_without_the_pickle_hint(tmp_path):
+    from sasmamba_cli.errors import InputError
+
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    with pytest.raises(InputError) as e:
+        load_dataset(bad)
+    msg = str(e.value)
+    assert "is not an .npz dataset" in msg and "sasmamba data build" in msg and "pickle" not in msg
+    r = CliRunner().invoke(_app(), ["data", "info", str(bad)])
+    assert r.exit_code == 2 and "is not an .npz dataset" in r.output and "pickle" not in r.output
+
+
 def test_split_partitions_clips_by_group_and_subject(tmp_path):
     spec = load_split()
     v, t = spec["val"], spec["test"]

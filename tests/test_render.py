@@ -94,3 +94,31 @@ def test_render_command(tmp_path):
     r = CliRunner().invoke(app, ["render", str(tmp_path / "clip.json"), "--video", str(video), "--no-summary"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "clip_render.mp4").is_file() and "rendered 8 frames" in r.output
+
+
+def test_render_warns_when_the_video_is_not_the_results_source(tmp_path, capsys):
+    import json
+
+    from sasmamba_cli.render.compose import video_mismatch
+
+    video = _make_video(tmp_path / "clip.mp4", 6)
+    other = _make_video(tmp_path / "other.mp4", 6)
+    size = video.stat().st_size
+    fp = {"name": "clip.mp4", "bytes": size, "mtime_ns": 1}
+    assert video_mismatch(fp, video) is None                        # same name and size: silent
+    assert video_mismatch(None, other) is None                      # no fingerprint: silent
+    msg = video_mismatch({"name": "clip.mp4", "bytes": size + 1}, other)
+    assert msg and "expected clip.mp4" in msg and f"({size + 1} bytes)" in msg and "found other.mp4" in msg
+
+    d = synthetic_result(6, 1, width=W, height=H, fps=25.0).to_dict()
+    d["source"]["fingerprint"] = fp
+    d["source"]["codec"] = "avc1"
+    (tmp_path / "r.json").write_text(json.dumps(d))
+    st = render_result_stats(tmp_path / "r.json", other, tmp_path / "o.mp4", summary=False)
+    assert st.frames == 6                                           # a warning, not an error
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "expected clip.mp4" in err and "found other.mp4" in err
+    render_result_stats(tmp_path / "r.json", video, tmp_path / "o2.mp4", summary=False)
+    d["source"]["codec"] = None                                     # keypoint-file input: not a video's fingerprint
+    render_result_stats(d, other, tmp_path / "o3.mp4", summary=False)
+    assert "warning" not in capsys.readouterr().err

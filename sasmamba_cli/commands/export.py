@@ -15,6 +15,25 @@ class Fmt(str, Enum):
     csv = "csv"
 
 
+def _parse_formats(values: List[str]) -> List[str]:
+    """``--format`` values, each possibly a comma-separated list (``bvh,csv``), validated and
+    de-duplicated in the order given."""
+    allowed = [f.value for f in Fmt]
+    out: list[str] = []
+    for v in values or []:
+        for name in (x.strip().lower() for x in str(v).split(",")):
+            if not name:
+                continue
+            if name not in allowed:
+                raise typer.BadParameter(f"unknown output format {name!r}; expected one or more of "
+                                         f"{', '.join(allowed)} (comma-separated, e.g. bvh,csv, or repeated)")
+            if name not in out:
+                out.append(name)
+    if not out:
+        raise typer.BadParameter(f"no output format given; expected one or more of {', '.join(allowed)}")
+    return out
+
+
 class Naming(str, Enum):
     mixamo = "mixamo"
     h36m = "h36m"
@@ -44,7 +63,9 @@ class Level(str, Enum):
 def export_cmd(
     result: Annotated[Path, typer.Argument(help="Result JSON written by `sasmamba lift`.",
                                            exists=True, dir_okay=False, readable=True)],
-    fmt: Annotated[List[Fmt], typer.Option("--format", "-f", help="Output format; repeat for several.")] = [Fmt.bvh],  # noqa: B006
+    fmt: Annotated[List[str], typer.Option("--format", "-f", callback=_parse_formats, metavar="<list>",
+                                           help="Output formats: bvh, json, npz, csv; comma-separated "
+                                                "(bvh,csv) or repeated (-f bvh -f csv).")] = ["bvh"],  # noqa: B006
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: beside RESULT).",
                                                 file_okay=False)] = None,
     stem: Annotated[Optional[str], typer.Option(help="File name prefix (default: the name of RESULT).")] = None,
@@ -72,7 +93,7 @@ def export_cmd(
         res = load_result(result)
         opts = BvhOptions(naming=names.value, order=order if order == "auto" else order.upper(), root=root.value, level=level.value,
                           align=align.value, verify=verify)
-        summary = export_result(res, out or result.parent, [f.value for f in fmt], stem=stem or result.stem,
+        summary = export_result(res, out or result.parent, list(fmt), stem=stem or result.stem,
                                 fk=fk, bvh_options=opts, input_path=result)
     except SasmambaError as e:
         typer.echo(f"error: {e}", err=True)

@@ -181,11 +181,9 @@ def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
     with progress:
         reporter = RichReporter(progress)
         rows = run_batch(pipeline, paths, out, keypoints_mode=keypoints_mode, resume=resume, reporter=reporter)
-    if quiet:
+    if quiet:                                           # failures were already printed as each clip finished
         for r in rows:
-            if r.status == "failed":
-                err.print(f"failed {r.clip}: {r.message}", highlight=False, soft_wrap=True)
-            elif r.fk_summary:
+            if r.status != "failed" and r.fk_summary:
                 err.print(f"{Path(r.clip).name}: {r.fk_summary}", highlight=False, soft_wrap=True)
     return rows
 

@@ -108,6 +108,13 @@ def load_dataset(path: str | os.PathLike) -> MocapDataset:
     """Load a dataset npz written by :func:`save_dataset` (no pickle)."""
     path = Path(path)
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise InputError(f"cannot read dataset {path}: {e}") from e
+    if magic != b"PK\x03\x04":                 # an .npz is a zip; anything else would get numpy's pickle hint
+        raise InputError(f"{path} is not an .npz dataset (expected a file written by `sasmamba data build`)")
+    try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("h36m_mm", "coco_mm", "clip_start", "fps", *META_KEYS) if k not in z]
             if missing:

@@ -6,12 +6,14 @@ frame (Y up, floor at y = 0, as in the BVH export) and a fixed virtual camera fo
 from __future__ import annotations
 
 import itertools
+import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..export.result_io import Result, as_result
+from ..export.result_io import Result, as_result, result_from_dict
 from ..export.track_rig import world_frame_of
 from .draw import View3D, draw_skeleton, make_view, track_colour
 from .video_io import VideoWriter, fps_fraction, prefetch, probe, read_frames
@@ -108,11 +110,59 @@ def render_result(result, video_path: str | Path | None, out_path: str | Path, *
                                backend=backend).path
 
 
+def _source_fingerprint(d) -> dict | None:
+    """``source.fingerprint`` ({name, bytes, mtime_ns}) of the input video of a result dict; None
+    when there is none (results written before fingerprints) or the input was a keypoint file
+    (``codec`` None: the fingerprint is the keypoint file's, not a video's)."""
+    src = d.get("source") if isinstance(d, dict) else None
+    if not isinstance(src, dict) or ("codec" in src and src["codec"] is None):
+        return None
+    fp = src.get("fingerprint")
+    return fp if isinstance(fp, dict) and ("name" in fp or "bytes" in fp) else None
+
+
+def video_mismatch(fingerprint: dict | None, video_path: str | Path) -> str | None:
+    """A warning when ``video_path``'s file name or size differs from the result's source
+    fingerprint (it is probably not the video the result was lifted from); None when they agree
+    or there is no fingerprint to compare with."""
+    if not fingerprint:
+        return None
+    video_path = Path(video_path)
+    try:
+        found_bytes = video_path.stat().st_size
+    except OSError:
+        return None
+    exp_name, exp_bytes = fingerprint.get("name"), fingerprint.get("bytes")
+    name_differs = exp_name is not None and str(exp_name) != video_path.name
+    size_differs = exp_bytes is not None and exp_bytes != found_bytes
+    if not (name_differs or size_differs):
+        return None
+    return (f"{video_path} may not be the video this result was lifted from: expected "
+            f"{exp_name} ({exp_bytes} bytes), found {video_path.name} ({found_bytes} bytes); "
+            "rendering it anyway, but the 2D overlay may not match its frames")
+
+
 def render_result_stats(result, video_path, out_path, *, height=None, summary=True,
                         backend="auto") -> RenderStats:
-    res = as_result(result)
+    raw = result
+    if isinstance(result, (str, Path)) and Path(result).is_file():
+        try:                                     # parse once: the result and its source fingerprint
+            raw = json.loads(Path(result).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            raw = result                         # let as_result report what is wrong with it
+    elif hasattr(result, "header") and hasattr(result, "tracks") and not isinstance(result, Result):
+        from ..pipeline.result import result_to_dict  # noqa: PLC0415
+
+        raw = result_to_dict(result)
+    if raw is result:
+        res = as_result(result)
+    else:
+        res = result_from_dict(raw, where=str(result) if isinstance(result, (str, Path)) else "result")
     out_path = Path(out_path)
     if video_path is not None:
+        warning = video_mismatch(_source_fingerprint(raw), video_path)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
         info = probe(video_path)
         size, fps = (info.width, info.height), info.fps
         if size != (res.source.width, res.source.height):
