@@ -15,6 +15,7 @@ Per joint with rotation channels (angles in degrees):
 
 * ``geo``: frame-to-frame rotation angle of the joint's local rotation, ``angle(R_t^T R_t+1)``,
   computed from the channels of the file (a property of the rotations, not of the Euler angles);
+  ``geo_over_45`` / ``geo_over_90`` count the frames where it exceeds 45 / 90 degrees;
 * ``ch``: per channel, the absolute frame-to-frame change of the written value;
 * ``mid``: the largest |middle angle| (90 = gimbal lock of that joint's channel order) and the
   number of frames with |middle angle| > 80;
@@ -76,6 +77,7 @@ def measure_bvh(path: Path, ratio: float = 2.0, slack: float = 5.0) -> dict:
         joints.append({
             "joint": m.names[j], "order": order,
             "geo_max": float(geo.max()), "geo_p99": float(np.percentile(geo, 99)),
+            "geo_over_45": int(np.sum(geo > 45.0)), "geo_over_90": int(np.sum(geo > 90.0)),
             "ch_max": [float(x) for x in step.max(axis=0)],
             "ch_p99": [float(x) for x in np.percentile(step, 99, axis=0)],
             "excess_max": float(excess.max()), "excess_frame": int(np.argmax(excess)) + 1,

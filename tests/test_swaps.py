@@ -109,3 +109,15 @@ def test_missing_joints_are_skipped_and_interpolated_joints_follow_the_repair():
 def test_bad_shape_is_rejected():
     with pytest.raises(ValueError, match="expected COCO-17"):
         repair_keypoints(np.zeros((5, 16, 3)))
+
+
+def test_unobserved_entries_are_kept_unless_marked_interpolated():
+    clean = walking_person()
+    bad = swapped(clean, KNEES, slice(50, 54))
+    weak = np.zeros(bad.shape[:2], bool)
+    weak[20:25, COCO.names.index("nose")] = True               # low confidence: not used, not changed
+    bad[20:25, COCO.names.index("nose"), :2] += 40.0
+    fixed, report = repair_keypoints(bad, observed=~weak)
+    assert report.frames_per_pair["knee"] == 4
+    np.testing.assert_array_equal(fixed[20:25], bad[20:25])
+    np.testing.assert_array_equal(fixed[50:54], clean[50:54])

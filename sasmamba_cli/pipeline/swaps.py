@@ -106,19 +106,21 @@ def viterbi_swaps(left: np.ndarray, right: np.ndarray, gaps: np.ndarray, scale: 
     return state
 
 
-def repair_keypoints(kp: np.ndarray, observed: np.ndarray | None = None,
+def repair_keypoints(kp: np.ndarray, observed: np.ndarray | None = None, interpolated: np.ndarray | None = None,
                      penalty: float = DEFAULT_PENALTY) -> tuple[np.ndarray, SwapReport]:
     """Repair left/right swaps in one track's ``kp (n, 17, 3)`` COCO px + conf (missing: conf 0).
 
-    ``observed (n, 17)`` marks entries the detector reported (default: conf > 0 and finite);
-    entries valid but not observed (interpolated across gaps) are re-interpolated from the
-    repaired observations. Returns the repaired copy and the report.
+    ``observed (n, 17)`` marks the entries the decisions rest on (default: conf > 0 and finite);
+    only frames where both joints of a pair are observed are swapped. ``interpolated (n, 17)``
+    marks entries filled across gaps from the detections around them: they are re-interpolated
+    from the repaired observations (default: none). Returns the repaired copy and the report.
     """
     kp = np.array(kp, dtype=np.float64, copy=True)
     if kp.ndim != 3 or kp.shape[1:] != (len(COCO.names), 3):
         raise ValueError(f"expected COCO-17 keypoints (n, 17, 3), found {kp.shape}")
     valid = (kp[..., 2] > 0) & np.all(np.isfinite(kp[..., :2]), axis=-1)
     observed = valid if observed is None else (np.asarray(observed, bool) & valid)
+    interp = np.zeros_like(valid) if interpolated is None else (np.asarray(interpolated, bool) & valid & ~observed)
     scale = torso_length_px(np.where(observed[..., None], kp, 0.0))
     per_pair, any_swap = {}, np.zeros(kp.shape[0], bool)
     for name, lj, rj in lr_pairs():
@@ -130,7 +132,6 @@ def repair_keypoints(kp: np.ndarray, observed: np.ndarray | None = None,
         if rows.size:
             kp[rows, lj], kp[rows, rj] = kp[rows, rj].copy(), kp[rows, lj].copy()
             any_swap[rows] = True
-    interp = valid & ~observed
     if any_swap.any() and interp.any():
         raw = np.where(observed[..., None], kp, np.array([np.nan, np.nan, 0.0]))
         refilled, _ = fill_gaps(raw, max_gap=kp.shape[0])
@@ -141,8 +142,8 @@ def repair_keypoints(kp: np.ndarray, observed: np.ndarray | None = None,
 def repair_track(track: Track, penalty: float = DEFAULT_PENALTY) -> tuple[Track, SwapReport]:
     """:func:`repair_keypoints` on a tracker's :class:`~.track.Track` (its detected joints are
     the observations; joints bridged across gaps are re-interpolated)."""
-    observed = track.detected[:, None] & ~track.joint_interpolated
-    kp, report = repair_keypoints(track.keypoints_px, observed, penalty)
+    interpolated = ~track.detected[:, None] | track.joint_interpolated
+    kp, report = repair_keypoints(track.keypoints_px, ~interpolated, interpolated, penalty)
     return replace(track, keypoints_px=kp), report
 
 

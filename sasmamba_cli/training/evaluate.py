@@ -94,7 +94,7 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
         kp2d = s.kp2d_px
         if swap_penalty is not None:
             coco = np.asarray(s.coco2d_px, np.float64)
-            coco, _ = repair_keypoints(coco, coco[..., 2] >= SWAP_OBSERVED_CONF, swap_penalty)
+            coco, _ = repair_keypoints(coco, coco[..., 2] >= SWAP_OBSERVED_CONF, penalty=swap_penalty)
             kp2d = coco_to_h36m(coco)
         x = lifter_input(kp2d, s.width, s.height, in_chans)
         gt = s.target_cam_m - s.target_cam_m[:, :1]
