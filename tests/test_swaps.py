@@ -121,3 +121,24 @@ def test_unobserved_entries_are_kept_unless_marked_interpolated():
     assert report.frames_per_pair["knee"] == 4
     np.testing.assert_array_equal(fixed[20:25], bad[20:25])
     np.testing.assert_array_equal(fixed[50:54], clean[50:54])
+
+
+def test_evaluate_with_swap_episodes_and_repair():
+    import torch
+    from sasmamba_models import SasMambaLifter, preset
+
+    from sasmamba_cli.mocap.dataset import from_clips
+    from sasmamba_cli.training.evaluate import evaluate
+    from sasmamba_cli.training.virtual import VirtualConfig
+    from tests.test_smooth import _tiny_dataset
+
+    ds = _tiny_dataset(from_clips)
+    torch.manual_seed(0)
+    model = SasMambaLifter(preset("tiny", max_frames=9)).eval()
+    clips = np.arange(ds.num_clips)
+    clean = evaluate(model, ds, clips, 9, 2, flip_modes=(False,), virtual=VirtualConfig(swap_p=0.0))
+    swapped = evaluate(model, ds, clips, 9, 2, flip_modes=(False,), virtual=VirtualConfig(swap_p=1.0))
+    assert swapped["no_tta"]["overall"]["mpjpe"] != clean["no_tta"]["overall"]["mpjpe"]   # the knob bites
+    repaired = evaluate(model, ds, clips, 9, 2, flip_modes=(False,), virtual=VirtualConfig(swap_p=1.0),
+                        swap_penalty=0.1)
+    assert np.isfinite(repaired["no_tta"]["overall"]["mpjpe"])

@@ -31,6 +31,10 @@ def eval_cmd(
         "`sasmamba lift` does by default (off here so results stay comparable with docs/results.md).")] = False,
     swap_penalty: Annotated[Optional[float], typer.Option(
         help="Swap penalty for --fix-swaps (torso lengths per frame; default: lift's).", min=0.0)] = None,
+    swap_rate: Annotated[Optional[float], typer.Option(
+        help="Probability that a clip's simulated detections contain one left/right swap episode of 1-6 "
+        "frames (default: the training noise's 0.15). 1 = every clip: a stress test for --fix-swaps.",
+        min=0.0, max=1.0)] = None,
 ):
     """MPJPE, P-MPJPE, N-MPJPE, MPJVE, acceleration error (mm) per source and overall, +/- flip TTA
     (and +/- temporal smoothing with --smooth)."""
@@ -44,6 +48,7 @@ def eval_cmd(
     from ..mocap.dataset import split_indices
     from ..pipeline.smooth import parse_smooth
     from ..pipeline.swaps import DEFAULT_PENALTY
+    from ..training.virtual import VirtualConfig
     from ..training.evaluate import evaluate
     from ..training.trainer import _atomic_json, load_data
     from ..weights import require_default_weights
@@ -64,12 +69,13 @@ def eval_cmd(
         in_chans = int(getattr(model.config, "in_chans", 2))
         res = evaluate(model, ds, clips, window, in_chans, seed=seed,
                        max_frames_per_clip=max_frames_per_clip or None, smooth=specs,
-                       swap_penalty=(DEFAULT_PENALTY if swap_penalty is None else swap_penalty) if fix_swaps else None)
+                       swap_penalty=(DEFAULT_PENALTY if swap_penalty is None else swap_penalty) if fix_swaps else None,
+                       virtual=None if swap_rate is None else VirtualConfig(swap_p=swap_rate))
     except (SasmambaError, CheckpointError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2)
     res["swap_repair"] = {"enabled": fix_swaps, "penalty": (DEFAULT_PENALTY if swap_penalty is None else swap_penalty)
-                          if fix_swaps else None}
+                          if fix_swaps else None, "swap_rate": swap_rate}
     res.update({"weights": str(wpath), "weights_sha256": meta.get("weights_sha256"), "arch": meta.get("arch"),
                 "params": sum(p.numel() for p in model.parameters()), "part": part,
                 "data": [Path(p).name for p in data]})

@@ -22,7 +22,7 @@ SWAP_OBSERVED_CONF = 0.5     # sasmamba lift's default --kp-threshold: weaker jo
 from ..skeleton import coco_to_h36m, flip_h36m, lifter_input
 from .metrics import clip_metrics
 from .sampler import eval_windows
-from .virtual import virtual_capture
+from .virtual import VirtualConfig, virtual_capture
 
 
 def predict_windows(model, x: np.ndarray, window: int, flip_tta: bool) -> np.ndarray:
@@ -67,13 +67,14 @@ def _pad(x: np.ndarray, window: int) -> np.ndarray:
 def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: int, seed: int = 0,
              flip_modes=(False, True), max_frames_per_clip: int | None = None, progress=None,
              batch: int = 64, smooth: tuple[SmoothSpec, ...] = (NO_SMOOTHING,),
-             swap_penalty: float | None = None) -> dict:
+             swap_penalty: float | None = None, virtual: VirtualConfig | None = None) -> dict:
     """Returns ``{"no_tta"|"flip_tta": {"overall": {...}, "per_source": {...}}, "clips": n,
     "smooth": str(smooth[0]), ...}``, the metrics of the first smoothing spec; with several specs
     also ``"by_smooth": {str(spec): {"no_tta": ..., "flip_tta": ...}}`` for each (one forward pass
     serves them all). ``swap_penalty`` (None: off) repairs left/right swaps in the simulated 2D
     first, as ``sasmamba lift --fix-swaps`` does (:mod:`sasmamba_cli.pipeline.swaps`; joints below
-    the pipeline's keypoint threshold 0.5 do not count as observations).
+    the pipeline's keypoint threshold 0.5 do not count as observations). ``virtual`` replaces the
+    default virtual capture settings (camera and detector noise; same seeds).
 
     Windows of all clips are batched together (``batch`` windows, plus their mirrored copies
     when flip TTA is evaluated), so short clips do not each pay a small forward pass.
@@ -90,7 +91,7 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
         if max_frames_per_clip:
             b = min(b, a + max_frames_per_clip)
         rng = np.random.default_rng([seed, k])
-        s = virtual_capture(ds.h36m_mm[a:b], ds.coco_mm[a:b], rng)
+        s = virtual_capture(ds.h36m_mm[a:b], ds.coco_mm[a:b], rng, virtual or VirtualConfig())
         kp2d = s.kp2d_px
         if swap_penalty is not None:
             coco = np.asarray(s.coco2d_px, np.float64)
