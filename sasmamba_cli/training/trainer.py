@@ -105,6 +105,7 @@ def _save_state(run: Path, model, opt, meta: dict) -> None:
     for i, st in opt.state_dict()["state"].items():
         for k, v in st.items():
             tensors[f"opt.{i}.{k}"] = (v if hasattr(v, "shape") else __import__("torch").tensor(v)).detach().cpu().contiguous()
+    tensors["rng.torch"] = __import__("torch").get_rng_state()      # drop-path masks continue exactly
     tmp = run / "state.safetensors.tmp"
     save_file(tensors, str(tmp))
     os.replace(tmp, run / "state.safetensors")
@@ -118,6 +119,8 @@ def _load_state(run: Path, model, opt) -> dict:
     meta = json.loads((run / "state.json").read_text())
     tensors = load_file(str(run / "state.safetensors"))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if "rng.torch" in tensors:                  # runs saved before this was kept re-seed instead
+        torch.set_rng_state(tensors["rng.torch"])
     sd = opt.state_dict()
     state = {}
     for key, v in tensors.items():
@@ -154,7 +157,6 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
         if diff:
             raise InputError(f"{run} holds a run with a different config ({diff}; run value first); "
                              "use another --out or the same settings to resume")
-    _atomic_json(cfg_path, cfg.to_dict())
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -163,8 +165,18 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
     split = cfg.split or None
     train_clips = split_indices(ds, split, "train")
     val_clips = split_indices(ds, split, "val")[: cfg.val_clips]
-    sampler = WindowSampler(ds, train_clips, cfg.window, cfg.in_chans)
-    model = build_model(cfg)
+    split_name = cfg.split or "the bundled split_v1.json"
+    for part, clips in (("train", train_clips), ("val", val_clips)):
+        if len(clips) == 0:
+            raise InputError(f"no {part} clips: {split_name} puts none of the {ds.num_clips} clips of "
+                             f"{', '.join(map(str, cfg.data))} in its '{part}' part; pass --split FILE whose "
+                             "'val' / 'test' parts name groups of this data (docs/data.md, 'Split')")
+    try:
+        sampler = WindowSampler(ds, train_clips, cfg.window, cfg.in_chans)
+        model = build_model(cfg)
+    except ValueError as e:
+        raise InputError(f"cannot set up training: {e}") from e
+    _atomic_json(cfg_path, cfg.to_dict())      # only once the data and the model are known to work
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     base_meta = {"skeleton": "h36m17", "window": cfg.window, "fps": float(ds.fps),
                  "input": {"layout": "H36M-17 from COCO-17 via skeletons.json coco17_to_h36m17",
