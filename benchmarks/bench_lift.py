@@ -21,8 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-STAGES = ["decode", "detect", "track", "lift", "root", "smooth", "fk_consistent", "write"]
-POST = ["lift", "root", "smooth", "fk_consistent", "write"]   # everything after tracking
+STAGES = ["decode", "detect", "track", "swaps", "lift", "root", "smooth", "fk_consistent", "write"]
+POST = ["swaps", "lift", "root", "smooth", "fk_consistent", "write"]   # everything after tracking
 
 
 def make_720p(src: Path, dst: Path) -> Path:
