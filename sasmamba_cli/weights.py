@@ -1,5 +1,6 @@
-"""Where the shipped default lifter weights live (``assets/weights``, installed as
-``sasmamba_assets``), and a check with a clear error when they are missing."""
+"""Where the shipped lifter weights live (``assets/weights``, installed as ``sasmamba_assets``):
+the default, the other bundled checkpoints (``--weights NAME``), and a check with a clear error
+when they are missing."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,3 +26,21 @@ def require_default_weights() -> Path:
                          "reinstall sasmamba from a full checkout or pass --weights PATH to a checkpoint "
                          "written by sasmamba (NAME.safetensors + NAME.json)")
     return p
+
+
+def bundled_weights() -> dict[str, Path]:
+    """``{name: path of NAME.json}`` for every checkpoint shipped in assets/weights (with its
+    ``.safetensors``), the default included."""
+    folder = default_weights_path().parent
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.json")) if p.with_suffix(".safetensors").is_file()}
+
+
+def resolve_weights(weights: str | Path) -> Path:
+    """``--weights`` value -> checkpoint path: an existing path as given, else the name of a bundled
+    checkpoint (``sasmamba_cmu``), else the path as given (the loader reports what is missing)."""
+    p = Path(weights)
+    if p.exists() or p.with_suffix(".json").exists() or len(p.parts) > 1:
+        return p
+    return bundled_weights().get(str(weights).removesuffix(".json"), p)

@@ -3,6 +3,7 @@
     python scripts/ship_weights.py runs/sasmamba_xs --name sasmamba_default \
         --eval results/eval_sasmamba_xs.json --log runs/sasmamba_xs/log.csv
 
+The card is ``MODEL_CARD.md`` for the default weights, ``MODEL_CARD_<name>.md`` for others.
 The weights file is copied unchanged (its sha256 stays the one in the metadata); the metadata
 gains the licence, the data attribution and the held-out metrics from `sasmamba eval --out`.
 """
@@ -79,7 +80,9 @@ def main():
             f"| flip | {o['mpjpe']:.1f} | {o['p_mpjpe']:.1f} | {o['n_mpjpe']:.1f} | {o['mpjve']:.1f} | {o['accel']:.1f} |",
             "", "Per source (flip TTA):", "", "| source | groups | MPJPE | P-MPJPE |", "|---|---|---|---|",
             *[f"| {s} | {v['groups']} | {v['mpjpe']:.1f} | {v['p_mpjpe']:.1f} |" for s, v in ev["flip_tta"]["per_source"].items()],
-            "", "Reproduce: `sasmamba eval work_data/mocap_all.npz` (see docs/results.md for building the data).",
+            "", "Reproduce: `sasmamba eval work_data/mocap_all.npz"
+            + ("" if args.name == "sasmamba_default" else f" --weights assets/weights/{args.name}.json")
+            + "` (see docs/results.md for building the data).",
             "", "## Validation curve (val part, 24 clips, no TTA)", "", "| step | epoch | train min | val MPJPE | val P-MPJPE |",
             "|---|---|---|---|---|",
             *[f"| {r['step']} | {r['epoch']} | {r['train_minutes']} | {r['val_mpjpe_mm']} | {r['val_p_mpjpe_mm']} |" for r in val_rows],
@@ -89,7 +92,8 @@ def main():
             "- 2D inputs were synthesised from motion capture (virtual cameras, simulated detector noise), "
             "not from real detector output on real images.",
             ]
-    (args.dest / "MODEL_CARD.md").write_text("\n".join(line for line in card if line is not None) + "\n")
+    card_name = "MODEL_CARD.md" if args.name == "sasmamba_default" else f"MODEL_CARD_{args.name}.md"
+    (args.dest / card_name).write_text("\n".join(line for line in card if line is not None) + "\n")
     print(f"shipped {args.dest / args.name}.safetensors ({meta['weights_sha256'][:12]}), licence {meta['licence']}")
 
 

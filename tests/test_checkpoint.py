@@ -70,3 +70,14 @@ def test_no_pickle_in_checkpoint_code():
     import sasmamba_models.checkpoint as ck
     src = inspect.getsource(ck)
     assert "torch.load" not in src and "pickle" not in src.replace("unpickled", "")
+
+
+def test_bundled_weights_resolve_by_name(tmp_path):
+    from sasmamba_cli.weights import bundled_weights, default_weights_path, resolve_weights
+
+    found = bundled_weights()
+    if default_weights_path().is_file():
+        assert found["sasmamba_default"] == default_weights_path()
+        assert resolve_weights("sasmamba_default") == default_weights_path()
+    assert resolve_weights(tmp_path / "x.json") == tmp_path / "x.json"          # paths stay paths
+    assert str(resolve_weights("no_such_bundle")) == "no_such_bundle"

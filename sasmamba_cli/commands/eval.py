@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
 
 def eval_cmd(
     data: Annotated[list[Path], typer.Argument(help="Dataset .npz file(s) from `sasmamba data build`.")],
-    weights: Annotated[Optional[Path], typer.Option(help="Checkpoint (.json/.safetensors); default: shipped weights.")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Checkpoint (.json/.safetensors) or a bundled name; default: shipped weights.")] = None,
     part: Annotated[str, typer.Option(help="Split part: test | val | train | all.")] = "test",
     split: Annotated[Optional[Path], typer.Option(help="Split JSON (default: bundled split_v1.json).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the virtual cameras / detector noise.")] = 0,
@@ -51,7 +51,7 @@ def eval_cmd(
     from ..training.virtual import VirtualConfig
     from ..training.evaluate import evaluate
     from ..training.trainer import _atomic_json, load_data
-    from ..weights import require_default_weights
+    from ..weights import require_default_weights, resolve_weights
 
     err = Console(stderr=True)
     if threads:
@@ -59,7 +59,7 @@ def eval_cmd(
         torch.set_num_threads(threads)
     try:
         specs = tuple(dict.fromkeys(parse_smooth(s) for s in (smooth or ["none"])))
-        wpath = weights or require_default_weights()
+        wpath = resolve_weights(weights) if weights else require_default_weights()
         model, meta = load_checkpoint(wpath)
         ds = load_data([str(p) for p in data])
         clips = np.arange(ds.num_clips) if part == "all" else split_indices(ds, str(split) if split else None, part)

@@ -23,7 +23,7 @@ def collect_info() -> dict:
 
     from .. import __version__
     from ..errors import SasmambaError
-    from ..weights import require_default_weights
+    from ..weights import bundled_weights, require_default_weights
 
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
     info = {
@@ -45,6 +45,11 @@ def collect_info() -> dict:
                                    "sha256": meta.get("weights_sha256")}
     except SasmambaError as e:
         info["default_weights"] = {"error": str(e)}
+    info["bundled_weights"] = {}
+    for name, path in bundled_weights().items():
+        meta = read_metadata(path)
+        info["bundled_weights"][name] = {"params": meta.get("params"), "licence": meta.get("licence"),
+                                         "sha256": meta.get("weights_sha256")}
     return info
 
 
@@ -59,7 +64,7 @@ def info_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-reada
 
     c = Console()
     for k in ["sasmamba", "python", "torch", "cuda", "devices", "cpu_threads", "scan_backends", "mamba_ssm",
-              "deform_impls", "default_weights"]:
+              "deform_impls", "default_weights", "bundled_weights"]:
         c.print(f"[bold]{k}[/]: {info[k]}")
     t = Table(title="presets")
     for col in ["preset", "dim", "depth", "max_frames", "deformable", "strides", "params"]:

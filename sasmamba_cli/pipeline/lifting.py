@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SasmambaError
-from ..weights import require_default_weights
+from ..weights import require_default_weights, resolve_weights
 from ..skeleton import flip_h36m, lifter_input
 from .windows import cut_windows, merge_windows, plan_windows
 
@@ -42,7 +42,7 @@ def load_lifter(weights: str | Path | None, device: str = "cpu") -> LoadedLifter
         path = require_default_weights()
         wpath, mpath = paths_for(path)
     else:
-        path = Path(weights)
+        path = resolve_weights(weights)                   # a path, or a bundled name (sasmamba_cmu)
         wpath, mpath = paths_for(path)
         if not mpath.is_file() or not wpath.is_file():
             raise SasmambaError(f"lifter checkpoint not found: expected {wpath} and {mpath}; "
