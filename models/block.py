@@ -48,6 +48,11 @@ class SASSSM(nn.Module):
                 raise ValueError(f"stride values must be >= 2, found {strides}")
         self.register_buffer("anchors", torch.stack([stride_anchors(num_joints, s) for s in strides])
                              if strides else torch.zeros(0, num_joints, dtype=torch.long), persistent=False)
+        # x + sum_s x[..., anchors_s] as one (J, J) matmul: column j holds 1 at j and at each anchor of j
+        stride_sum = torch.eye(num_joints)
+        for idx in self.anchors:
+            stride_sum[idx, torch.arange(num_joints)] += 1.0
+        self.register_buffer("stride_sum", stride_sum, persistent=False)
         k = K_DIRECTIONS
         bound = di ** -0.5
         self.x_proj_weight = nn.Parameter(torch.empty(k, rank + 2 * d_state, di).uniform_(-bound, bound))
@@ -65,9 +70,7 @@ class SASSSM(nn.Module):
         x, z = self.in_proj(x).chunk(2, dim=-1)                       # (B, T, J, Di) each
         z = F.silu(z)
         x = F.silu(self.conv(x.permute(0, 3, 1, 2)))                  # (B, Di, T, J)
-        x_stride = x
-        for idx in self.anchors:                                      # add stride-group anchors
-            x_stride = x_stride + x.index_select(3, idx)
+        x_stride = torch.matmul(x, self.stride_sum) if len(self.anchors) else x   # add stride-group anchors
         seq0 = x_stride.flatten(2)                                    # (B, Di, L) frame-major
         seq1 = x.transpose(2, 3).flatten(2)                           # (B, Di, L) joint-major
         xs = torch.stack([seq0, seq1, seq0.flip(-1), seq1.flip(-1)], dim=1)   # (B, K, Di, L)

@@ -137,3 +137,10 @@ def test_reversal_equivariance_of_scan_bookkeeping():
     ssm = _symmetric_ssm((2, 3))
     with torch.no_grad():
         assert (ssm(rev(x)) - rev(ssm(x))).abs().max() > 1e-3
+
+
+def test_stride_sum_matrix_adds_each_joints_group_anchors():
+    m = SASSSM(dim=8, num_joints=17, d_state=4, strides=(2, 3))
+    x = torch.randn(2, 16, 5, 17)
+    want = x + x.index_select(3, stride_anchors(17, 2)) + x.index_select(3, stride_anchors(17, 3))
+    torch.testing.assert_close(torch.matmul(x, m.stride_sum), want)
