@@ -101,20 +101,28 @@ class LiftOptions:
     flip_tta: bool = True
     batch_size: int = 16           # windows per forward pass
     resample: bool = True          # run at the checkpoint's training fps when it differs
+    threads: int | None = None     # torch CPU threads while lifting (None: leave torch's setting)
 
     def overlap_for(self, window: int) -> int:
         return window // 4 if self.overlap is None else int(self.overlap)
 
 
-def run_model(lifter: LoadedLifter, windows: np.ndarray, batch_size: int) -> np.ndarray:
-    """``(K, window, 17, in_chans)`` float32 -> ``(K, window, 17, 3)`` float64, batched, no grad."""
+def run_model(lifter: LoadedLifter, windows: np.ndarray, batch_size: int, threads: int | None = None) -> np.ndarray:
+    """``(K, window, 17, in_chans)`` float32 -> ``(K, window, 17, 3)`` float64, batched, no grad;
+    with ``threads`` torch's CPU thread count is set for the call and restored after it."""
     import torch  # noqa: PLC0415
 
     out = []
-    with torch.inference_mode():
-        for i in range(0, windows.shape[0], batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(windows[i:i + batch_size])).to(lifter.device)
-            out.append(lifter.model(x).float().cpu().numpy().astype(np.float64))
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        with torch.inference_mode():
+            for i in range(0, windows.shape[0], batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(windows[i:i + batch_size])).to(lifter.device)
+                out.append(lifter.model(x).float().cpu().numpy().astype(np.float64))
+    finally:
+        torch.set_num_threads(before)
     return np.concatenate(out, 0) if out else np.zeros((0,) + windows.shape[1:3] + (3,))
 
 
@@ -134,11 +142,11 @@ def lift_sequences(lifter: LoadedLifter, kp_h36m_px: list[np.ndarray], width: in
     windows = np.concatenate(chunks, 0)
     if options.flip_tta:
         both = np.concatenate([windows, flip_h36m(windows)], 0)
-        pred = run_model(lifter, both, options.batch_size)
+        pred = run_model(lifter, both, options.batch_size, options.threads)
         k = windows.shape[0]
         pred = 0.5 * (pred[:k] + flip_h36m(pred[k:]))
     else:
-        pred = run_model(lifter, windows, options.batch_size)
+        pred = run_model(lifter, windows, options.batch_size, options.threads)
     out, at = [], 0
     for kp, plan, chunk in zip(kp_h36m_px, plans, chunks):
         seq = merge_windows(pred[at:at + chunk.shape[0]], plan)                 # (T', 17, 3)

@@ -50,6 +50,7 @@ class LiftSettings:
     flip_tta: bool = True
     resample: bool = True                 # lift at the checkpoint's training fps
     lift_batch: int = 16                  # windows per lifter forward pass
+    lift_threads: int | None = None       # torch CPU threads while lifting (None: torch's current setting)
     det_batch: int = 8                    # frames per detector call
     imgsz: int = 640
     det_conf: float = 0.25                # person box threshold
@@ -195,7 +196,8 @@ class LiftPipeline:
         s["fk_consistent"] = self.settings.fk_on          # the resolved value, not the 'auto' default
         s["smooth"] = str(parse_smooth(self.settings.smooth))   # 'butterworth' == 'butterworth:6'
         s["formats"] = sorted(self.settings.formats)            # the order given on the command line does not matter
-        for k in ("device", "lift_batch", "det_batch", "allow_download", "weights", "detector_weights"):
+        for k in ("device", "lift_batch", "lift_threads", "det_batch", "allow_download", "weights",
+                  "detector_weights"):
             s.pop(k)
         blob = {"settings": s, "schema_version": SCHEMA_VERSION, "sasmamba": __version__,
                 "lifter_sha256": self.lifter.metadata.get("weights_sha256"),
@@ -288,7 +290,7 @@ class LiftPipeline:
             kp_h36m = [coco_to_h36m(t.keypoints_px) for t in tracks]
             rel = lift_sequences(self.lifter, kp_h36m, width, height, fps,
                                  LiftOptions(overlap=s.overlap, flip_tta=s.flip_tta, batch_size=s.lift_batch,
-                                             resample=s.resample))
+                                             resample=s.resample, threads=s.lift_threads))
         results = []
         with sw.stage("root"):
             for t, kp, r in zip(tracks, kp_h36m, rel):
