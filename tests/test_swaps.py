@@ -43,9 +43,9 @@ def swapped(kp: np.ndarray, pair: tuple[int, int], frames: slice) -> np.ndarray:
     return out
 
 
-def test_pairs_cover_every_left_right_joint():
+def test_pairs_cover_every_limb_and_torso_pair():
     names = {n for n, _, _ in lr_pairs()}
-    assert names == {"eye", "ear", "shoulder", "elbow", "wrist", "hip", "knee", "ankle"}
+    assert names == {"shoulder", "elbow", "wrist", "hip", "knee", "ankle"}     # eyes/ears: swap-invariant input
 
 
 @pytest.mark.parametrize("pair,frames", [(KNEES, slice(40, 45)), (WRISTS, slice(10, 11)), (KNEES, slice(0, 3)),
@@ -142,3 +142,43 @@ def test_evaluate_with_swap_episodes_and_repair():
     repaired = evaluate(model, ds, clips, 9, 2, flip_modes=(False,), virtual=VirtualConfig(swap_p=1.0),
                         swap_penalty=0.1)
     assert np.isfinite(repaired["no_tta"]["overall"]["mpjpe"])
+
+
+def test_a_frame_with_one_joint_inside_a_swap_run_is_exchanged_too():
+    clean = walking_person()
+    bad = swapped(clean, KNEES, slice(50, 58))
+    n = clean.shape[0]
+    interp = np.zeros((n, 17), bool)
+    interp[53, KNEES[1]] = True                       # r_knee not detected on 53: the tracker filled it
+    bad[53, KNEES[1], :2] = (bad[52, KNEES[1], :2] + bad[54, KNEES[1], :2]) / 2
+    track = Track(track_id=0, frames=np.arange(n), keypoints_px=bad, boxes_px=np.zeros((n, 4)),
+                  detected=np.ones(n, bool), joint_interpolated=interp)
+    fixed, report = repair_track(track)
+    k = fixed.keypoints_px
+    np.testing.assert_array_equal(k[50:58, KNEES[0]][[0, 1, 2, 4, 5, 6, 7]], clean[50:58, KNEES[0]][[0, 1, 2, 4, 5, 6, 7]])
+    np.testing.assert_array_equal(k[53, KNEES[1]], clean[53, KNEES[1]])         # the real detection, relabelled
+    assert np.linalg.norm(k[53, KNEES[0], :2] - clean[53, KNEES[0], :2]) < 5.0     # re-interpolated on its side
+    assert report.frames_per_pair["knee"] == 8
+
+
+def test_no_body_scale_leaves_the_track_as_detected():
+    clean = walking_person()
+    bad = swapped(clean, KNEES, slice(50, 54))
+    bad[:, [5, 6, 11, 12], 2] = 0.0                   # shoulders and hips never detected
+    bad[:, [5, 6, 11, 12], :2] = np.nan
+    fixed, report = repair_keypoints(bad)
+    np.testing.assert_array_equal(fixed, bad)
+    assert report.frames_any == 0 and "no body scale" in report.skipped
+
+
+def test_legs_crossing_fast_at_low_fps_keep_their_labels():
+    # side-view jogging at 10 fps: the knees pass each other every ~4 frames with large steps
+    n, period = 60, 7.7
+    ph = 2 * np.pi * np.arange(n) / period + 0.37
+    kp = walking_person(n)
+    kp[:, KNEES[0], 0] = 400 + 58 * np.sin(ph)
+    kp[:, KNEES[1], 0] = 400 - 58 * np.sin(ph)
+    kp[:, list(KNEES), 1] = 470.0
+    fixed, report = repair_keypoints(kp)
+    assert report.frames_per_pair["knee"] == 0
+    np.testing.assert_array_equal(fixed, kp)
