@@ -6,20 +6,24 @@ was and back. Lifted as is, the 3D leg or arm jumps across the body and back, an
 limb rotating by up to 180 degrees for those frames. ``../shared/docs/USERS.md`` ("clean first:
 ... fix left/right swaps") asks for this step before anything else.
 
-Method, per track and per left/right joint pair (eyes, ears, shoulders, elbows, wrists, hips,
-knees, ankles; independently, because detectors swap single pairs as often as whole limbs): a
-two-state Viterbi over the frames where both joints were detected (not interpolated). State 0
-keeps the detector's labels, state 1 swaps them. Between consecutive such frames, keeping the
-same state costs how far the two labelled points move, and changing state costs how far they
-move with the labels exchanged; both in units of the track's torso length (median distance from
-mid-shoulders to mid-hips, in px) and divided by the frame gap. Every swapped frame costs
-``penalty`` (default 0.1 torso lengths). A clear swap (both points jump across and back)
-saves about twice the pair's separation at each end, so it is repaired while it lasts fewer than
-about ``2 * separation / penalty`` frames (~15 frames for knees seen from the front); where the
-two points are close or the motion is ambiguous (legs crossing in a side view) swapping saves
-nothing and the detector's labels stand; a mislabelling that persists for long is left as
-detected (the detector is assumed right most of the time). Joints interpolated across gaps are
-re-interpolated from the repaired detections. Confidence moves with its point.
+Method, per track and per left/right joint pair (shoulders, elbows, wrists, hips, knees, ankles;
+independently, because detectors swap single pairs as often as whole limbs; eyes and ears are
+left alone: the lifter's input uses only the mean of the eyes and no ear): a Viterbi over the
+frames where both joints were detected (not interpolated). Each frame's state says whether the
+detector's two labels are kept or exchanged. A labelling costs, for every three consecutive such
+frames, how much each labelled point's velocity changes (px per frame, summed over the two points,
+in units of the track's torso length: median distance from mid-shoulders to mid-hips; else 0.29 x
+the median box height; with neither the track is left as detected), plus ``penalty`` (default 0.2
+torso lengths) per exchanged frame. Points that move steadily cost nothing whatever their speed,
+so real crossings (legs passing each other in a side view, even at 10 fps) keep their labels; a
+label swap makes both points jump across and back, which costs about four times their separation
+per point and is repaired while it lasts up to ~17 frames (knees seen from the front; about half
+that where it touches the track's first or last frame). Where the points are close or the motion
+is ambiguous, exchanging saves nothing and the detector's labels stand; a mislabelling that
+persists for long is left as detected (the detector is assumed right most of the time). A frame
+where only one joint of the pair was detected, inside a run of exchanged frames, is exchanged too;
+joints interpolated across gaps are re-interpolated from the repaired detections. Confidence
+moves with its point.
 """
 from __future__ import annotations
 
