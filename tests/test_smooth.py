@@ -219,8 +219,9 @@ def test_evaluate_scores_several_smoothing_specs_from_one_prediction():
     assert smoothed["accel"] < plain["flip_tta"]["overall"]["accel"]
 
 
-def _tiny_dataset(from_clips):
-    """Two short clips of a synthetic swaying person (mm, Y up), enough for the evaluation protocol."""
+def _tiny_dataset(from_clips, n_clips: int = 2, frames: int = 40):
+    """``n_clips`` clips of ``frames`` frames of a synthetic swaying person (mm, Y up), groups g0,
+    g1, ..., enough for the evaluation protocol and for tiny training runs."""
     from sasmamba_cli.mocap.dataset import Clip
 
     base = np.array([[0, 900, 0], [-130, 900, 0], [-130, 460, 0], [-130, 80, 0], [130, 900, 0],
@@ -229,8 +230,8 @@ def _tiny_dataset(from_clips):
                      [-700, 1380, 0]], float)
     rng = np.random.default_rng(0)
     clips = []
-    for k in range(2):
-        t = np.arange(40)[:, None, None] / 30.0
+    for k in range(n_clips):
+        t = np.arange(frames)[:, None, None] / 30.0
         h36m = base + 80 * np.sin(2 * np.pi * 0.8 * t + rng.uniform(0, 6, (17, 3)))
         coco = h36m[:, [9, 9, 9, 9, 9, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]]     # rough COCO order
         clips.append(Clip(h36m.astype(np.float32), coco.astype(np.float32), f"c{k}", "synthetic", "s0",

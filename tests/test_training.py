@@ -221,21 +221,11 @@ BATCH, WINDOW, EPOCH_SAMPLES, LR = 2, 9, 4, 5e-4            # 2 steps per epoch
 
 def _tiny_dataset():
     """Three 20-frame clips of a synthetic swaying person (mm, Y up), groups g0, g1, g2."""
-    from sasmamba_cli.mocap.dataset import Clip, from_clips
+    from test_smooth import _tiny_dataset as swaying_person_clips
 
-    base = np.array([[0, 900, 0], [-130, 900, 0], [-130, 460, 0], [-130, 80, 0], [130, 900, 0],
-                     [130, 460, 0], [130, 80, 0], [0, 1130, 0], [0, 1380, 0], [0, 1500, 50], [0, 1620, 0],
-                     [180, 1380, 0], [450, 1380, 0], [700, 1380, 0], [-180, 1380, 0], [-450, 1380, 0],
-                     [-700, 1380, 0]], float)
-    rng = np.random.default_rng(0)
-    clips = []
-    for k in range(3):
-        t = np.arange(20)[:, None, None] / 30.0
-        h36m = base + 80 * np.sin(2 * np.pi * 0.8 * t + rng.uniform(0, 6, (17, 3)))
-        coco = h36m[:, [9, 9, 9, 9, 9, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]]     # rough COCO order
-        clips.append(Clip(h36m.astype(np.float32), coco.astype(np.float32), f"c{k}", "synthetic", "s0",
-                          f"g{k}", "test"))
-    return from_clips(clips, 30.0)
+    from sasmamba_cli.mocap.dataset import from_clips
+
+    return swaying_person_clips(from_clips, n_clips=3, frames=20)
 
 
 @pytest.fixture(scope="module", autouse=True)
