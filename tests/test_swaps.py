@@ -159,6 +159,7 @@ def test_a_frame_with_one_joint_inside_a_swap_run_is_exchanged_too():
     np.testing.assert_array_equal(k[53, KNEES[1]], clean[53, KNEES[1]])         # the real detection, relabelled
     assert np.linalg.norm(k[53, KNEES[0], :2] - clean[53, KNEES[0], :2]) < 5.0     # re-interpolated on its side
     assert report.frames_per_pair["knee"] == 8
+    assert fixed.joint_interpolated[53, KNEES[0]] and not fixed.joint_interpolated[53, KNEES[1]]   # flag moved too
 
 
 def test_no_body_scale_leaves_the_track_as_detected():

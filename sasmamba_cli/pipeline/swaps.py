@@ -27,7 +27,7 @@ moves with its point.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -64,6 +64,7 @@ class SwapReport:
     frames_per_pair: dict[str, int]
     frames_any: int
     skipped: str | None = None
+    exchanged: dict[str, np.ndarray] = field(default_factory=dict, repr=False)   # pair -> frame rows
 
     def as_dict(self) -> dict:
         d = {"frames_any": int(self.frames_any),
@@ -161,7 +162,7 @@ def repair_keypoints(kp: np.ndarray, observed: np.ndarray | None = None, interpo
     if scale is None or not scale > 0:
         return kp, SwapReport({name: 0 for name, _, _ in lr_pairs()}, 0,
                               "no frame shows both shoulders and both hips (no body scale)")
-    per_pair, any_swap = {}, np.zeros(kp.shape[0], bool)
+    per_pair, any_swap, exchanged = {}, np.zeros(kp.shape[0], bool), {}
     for name, lj, rj in lr_pairs():
         idx = np.flatnonzero(observed[:, lj] & observed[:, rj])
         swap = viterbi_swaps(kp[idx, lj, :2], kp[idx, rj, :2], np.diff(idx).astype(np.float64), scale,
@@ -175,6 +176,7 @@ def repair_keypoints(kp: np.ndarray, observed: np.ndarray | None = None, interpo
             between = swap[pos - 1] & swap[pos]                         # exchanged on both sides
             rows = np.sort(np.concatenate([rows, one[between]]))
         per_pair[name] = int(rows.size)
+        exchanged[name] = rows
         if rows.size:
             kp[rows, lj], kp[rows, rj] = kp[rows, rj].copy(), kp[rows, lj].copy()
             for mask in (observed, interp):                             # the flags move with the points
@@ -184,7 +186,7 @@ def repair_keypoints(kp: np.ndarray, observed: np.ndarray | None = None, interpo
         raw = np.where(observed[..., None], kp, np.array([np.nan, np.nan, 0.0]))
         refilled, _ = fill_gaps(raw, max_gap=kp.shape[0])
         kp = np.where(interp[..., None] & (refilled[..., 2:] > 0), refilled, kp)
-    return kp, SwapReport(per_pair, int(any_swap.sum()))
+    return kp, SwapReport(per_pair, int(any_swap.sum()), exchanged=exchanged)
 
 
 def repair_track(track: Track, penalty: float = DEFAULT_PENALTY) -> tuple[Track, SwapReport]:
@@ -199,7 +201,11 @@ def repair_track(track: Track, penalty: float = DEFAULT_PENALTY) -> tuple[Track,
         h = h[np.isfinite(h) & (h > 0)]
         scale = float(np.median(h)) * 0.29 if h.size else None
     kp, report = repair_keypoints(track.keypoints_px, observed, interpolated, penalty, scale)
-    return replace(track, keypoints_px=kp), report
+    joint_interp = np.array(track.joint_interpolated, bool, copy=True)
+    for name, lj, rj in lr_pairs():                 # the per-joint "interpolated" flags move with the points
+        rows = report.exchanged.get(name, np.zeros(0, int))
+        joint_interp[rows, lj], joint_interp[rows, rj] = joint_interp[rows, rj].copy(), joint_interp[rows, lj].copy()
+    return replace(track, keypoints_px=kp, joint_interpolated=joint_interp), report
 
 
 def swap_repair_header(enabled: bool, penalty: float, tracks: list[dict]) -> dict:
