@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -50,7 +51,9 @@ class LiftSettings:
     flip_tta: bool = True
     resample: bool = True                 # lift at the checkpoint's training fps
     lift_batch: int = 16                  # windows per lifter forward pass
-    lift_threads: int | None = None       # torch CPU threads while lifting (None: torch's current setting)
+    lift_threads: int | None = 0          # torch CPU threads while lifting: 0 = every core on CPU (the
+                                          # detector is idle then; ultralytics leaves one core unused),
+                                          # None = torch's current setting
     det_batch: int = 8                    # frames per detector call
     imgsz: int = 640
     det_conf: float = 0.25                # person box threshold
@@ -141,6 +144,12 @@ class LiftPipeline:
         self._det_weights: DetectorWeights | None = None
         self._detector: PoseDetector | None = None
         self.last_timings: dict[str, float] = {}
+
+    def _lift_threads(self) -> int | None:
+        t = self.settings.lift_threads
+        if t == 0:
+            return (os.cpu_count() or 1) if str(self.device).startswith("cpu") else None
+        return t
 
     # --- models -------------------------------------------------------------------------
     @property
@@ -290,7 +299,7 @@ class LiftPipeline:
             kp_h36m = [coco_to_h36m(t.keypoints_px) for t in tracks]
             rel = lift_sequences(self.lifter, kp_h36m, width, height, fps,
                                  LiftOptions(overlap=s.overlap, flip_tta=s.flip_tta, batch_size=s.lift_batch,
-                                             resample=s.resample, threads=s.lift_threads))
+                                             resample=s.resample, threads=self._lift_threads()))
         results = []
         with sw.stage("root"):
             for t, kp, r in zip(tracks, kp_h36m, rel):
