@@ -8,7 +8,7 @@ run in fp32; gradients are compared at the same tolerances as outputs.
 import pytest
 import torch
 
-from sasmamba_models.scan import (FUSED_MIN_LANES, ScanBackendError, available_backends, linear_recurrence,
+from sasmamba_models.scan import (ScanBackendError, available_backends, linear_recurrence,
                                   resolve_backend, selective_scan, selective_scan_ref, selective_scan_step)
 
 RTOL, ATOL = 6e-4, 2e-3          # outputs and gradients alike

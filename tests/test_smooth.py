@@ -9,7 +9,7 @@ import pytest
 from test_lift_cli import app, output_of, run, validate, write_keypoint_file  # noqa: F401
 
 from sasmamba_cli.errors import InputError
-from sasmamba_cli.pipeline.smooth import (DEFAULT_SMOOTH, FILTERS, NO_SMOOTHING, SmoothSpec, apply_smoothing,
+from sasmamba_cli.pipeline.smooth import (DEFAULT_SMOOTH, FILTERS, NO_SMOOTHING, apply_smoothing,
                                           jitter_mm_s2, parse_smooth, smooth_track)
 
 FPS = 30.0
