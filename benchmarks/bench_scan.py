@@ -1,7 +1,7 @@
 """One selective-scan call at the sizes of model s at T=243 (B=1, D=4*128=512 channels, N=16,
 L=243*17=4131 tokens, G=4 groups), forward and forward+backward, per backend.
 
-    python benchmarks/bench_scan.py [--out docs/benchmarks_scan.md] [--ref-backward]
+    python benchmarks/bench_scan.py [--out docs/benchmarks_scan.md] [--ref-backward] [--device cuda]
 
 `--ref-backward` also times the oracle's backward (autograd through 4131 loop steps: minutes).
 """
@@ -21,10 +21,16 @@ def main():
     ap.add_argument("--out", default="docs/benchmarks_scan.md")
     ap.add_argument("--ref-backward", action="store_true")
     ap.add_argument("--length", type=int, default=243 * 17)
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     args = ap.parse_args()
     import torch
 
-    from sasmamba_models.scan import selective_scan
+    from sasmamba_models.scan import available_backends, selective_scan
+
+    dev = torch.device(args.device)
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
 
     torch.manual_seed(0)
     b, d, n, g, length = 1, 512, 16, 4, args.length
@@ -32,25 +38,33 @@ def main():
         u, delta = torch.randn(b, d, length), torch.randn(b, d, length)
         A = -torch.exp(torch.log(torch.arange(1, n + 1.0)).repeat(d, 1))
         B, C = torch.randn(b, g, n, length), torch.randn(b, g, n, length)
-        return [t.requires_grad_() for t in (u, delta, A, B, C, torch.ones(d), torch.randn(d))]
+        return [t.to(dev).requires_grad_() for t in (u, delta, A, B, C, torch.ones(d), torch.randn(d))]
     rows = {}
-    for backend in ["sequential", "chunked", "ref"]:
+    extra = ["mamba"] if "mamba" in available_backends(dev) else []
+    for backend in ["sequential", "chunked", *extra, "ref"]:
         x = inputs()
         with torch.no_grad():
             selective_scan(*x, backend=backend)
+            sync()
             t = time.perf_counter()
             selective_scan(*x, backend=backend)
+            sync()
             fwd = time.perf_counter() - t
         bwd = float("nan")
         if backend != "ref" or args.ref_backward:
+            if dev.type == "cuda":    # warm the backward kernels too
+                selective_scan(*x, backend=backend).sum().backward()
             y = selective_scan(*x, backend=backend)
+            sync()
             t = time.perf_counter()
             y.sum().backward()
+            sync()
             bwd = time.perf_counter() - t
         rows[backend] = (fwd, bwd)
         print(backend, fwd, bwd, flush=True)
     ref_f, ref_b = rows["ref"]
-    lines = ["# Selective-scan benchmark (CPU)", "",
+    where = f"CUDA: {torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else "CPU"
+    lines = [f"# Selective-scan benchmark ({where})", "",
              f"- date: {datetime.now(timezone.utc).isoformat(timespec='minutes')}",
              f"- machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads",
              f"- command: `python {' '.join(sys.argv)}`", f"- load average at start: {os.getloadavg()}",

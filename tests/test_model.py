@@ -144,3 +144,39 @@ def test_stride_sum_matrix_adds_each_joints_group_anchors():
     x = torch.randn(2, 16, 5, 17)
     want = x + x.index_select(3, stride_anchors(17, 2)) + x.index_select(3, stride_anchors(17, 3))
     torch.testing.assert_close(torch.matmul(x, m.stride_sum), want)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif("torchvision" not in available_deform_impls(), reason="torchvision not installed")
+def test_deform_conv_matches_torchvision_on_cuda():
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 9, 17, device="cuda", requires_grad=True)
+    off = (torch.randn(2, 18, 9, 17, device="cuda") * 1.5).requires_grad_()
+    w = torch.randn(8, 1, 3, 3, device="cuda", requires_grad=True)
+    y1 = deform_conv2d_depthwise(x, off, w, None, impl="grid_sample")
+    y2 = deform_conv2d_depthwise(x, off, w, None, impl="torchvision")
+    torch.testing.assert_close(y1, y2, rtol=1e-4, atol=1e-4)
+    for a, c in zip(torch.autograd.grad(y1.square().sum(), (x, w)), torch.autograd.grad(y2.square().sum(), (x, w))):
+        torch.testing.assert_close(a, c, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["s", "ablation"])
+def test_model_on_cuda_matches_cpu_outputs_and_gradients(name):
+    """The whole lifter (auto backends on each device) computes the same function on CUDA as on
+    CPU: outputs and parameter gradients, fp32 with TF32 matmuls off."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.manual_seed(0)
+    cpu = SasMambaLifter(preset(name, max_frames=81, in_chans=3, drop_path=0.0))
+    gpu = SasMambaLifter(preset(name, max_frames=81, in_chans=3, drop_path=0.0)).cuda()
+    gpu.load_state_dict(cpu.state_dict())
+    x = torch.randn(2, 81, 17, 3)
+    y_cpu, y_gpu = cpu(x), gpu(x.cuda())
+    torch.testing.assert_close(y_gpu.cpu(), y_cpu, rtol=6e-4, atol=2e-4)
+    y_cpu.square().mean().backward()
+    y_gpu.square().mean().backward()
+    for (k, p), q in zip(cpu.named_parameters(), gpu.parameters()):
+        err = (q.grad.cpu() - p.grad).abs().max().item()
+        scale = p.grad.abs().max().item()
+        assert err <= 1e-3 * scale + 1e-7, f"{k}: max gradient difference {err:.3g}, largest gradient {scale:.3g}"

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from _mocap_helpers import swaying_person_clips as _tiny_dataset
 from test_lift_cli import app, output_of, run, validate, write_keypoint_file  # noqa: F401
 
 from sasmamba_cli.errors import InputError
@@ -219,21 +220,3 @@ def test_evaluate_scores_several_smoothing_specs_from_one_prediction():
     assert smoothed["accel"] < plain["flip_tta"]["overall"]["accel"]
 
 
-def _tiny_dataset(from_clips, n_clips: int = 2, frames: int = 40):
-    """``n_clips`` clips of ``frames`` frames of a synthetic swaying person (mm, Y up), groups g0,
-    g1, ..., enough for the evaluation protocol and for tiny training runs."""
-    from sasmamba_cli.mocap.dataset import Clip
-
-    base = np.array([[0, 900, 0], [-130, 900, 0], [-130, 460, 0], [-130, 80, 0], [130, 900, 0],
-                     [130, 460, 0], [130, 80, 0], [0, 1130, 0], [0, 1380, 0], [0, 1500, 50], [0, 1620, 0],
-                     [180, 1380, 0], [450, 1380, 0], [700, 1380, 0], [-180, 1380, 0], [-450, 1380, 0],
-                     [-700, 1380, 0]], float)
-    rng = np.random.default_rng(0)
-    clips = []
-    for k in range(n_clips):
-        t = np.arange(frames)[:, None, None] / 30.0
-        h36m = base + 80 * np.sin(2 * np.pi * 0.8 * t + rng.uniform(0, 6, (17, 3)))
-        coco = h36m[:, [9, 9, 9, 9, 9, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]]     # rough COCO order
-        clips.append(Clip(h36m.astype(np.float32), coco.astype(np.float32), f"c{k}", "synthetic", "s0",
-                          f"g{k}", "test"))
-    return from_clips(clips, 30.0)

@@ -130,7 +130,7 @@ def test_evaluate_with_swap_episodes_and_repair():
     from sasmamba_cli.mocap.dataset import from_clips
     from sasmamba_cli.training.evaluate import evaluate
     from sasmamba_cli.training.virtual import VirtualConfig
-    from test_smooth import _tiny_dataset
+    from _mocap_helpers import swaying_person_clips as _tiny_dataset
 
     ds = _tiny_dataset(from_clips)
     torch.manual_seed(0)

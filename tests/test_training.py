@@ -221,7 +221,7 @@ BATCH, WINDOW, EPOCH_SAMPLES, LR = 2, 9, 4, 5e-4            # 2 steps per epoch
 
 def _tiny_dataset():
     """Three 20-frame clips of a synthetic swaying person (mm, Y up), groups g0, g1, g2."""
-    from test_smooth import _tiny_dataset as swaying_person_clips
+    from _mocap_helpers import swaying_person_clips
 
     from sasmamba_cli.mocap.dataset import from_clips
 
@@ -482,3 +482,52 @@ def test_resume_is_exact_with_drop_path(data_files, tmp_path):
     a, b = load_file(str(split_run / "last.safetensors")), load_file(str(whole / "last.safetensors"))
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_resume_is_exact_with_worker_processes_whatever_their_number(data_files, tmp_path):
+    """Batches built ahead by worker processes: 2 steps + resume == 4 steps in one go, with 2 and 1
+    workers; prefetched but unused batches are not skipped on resume."""
+    from safetensors.numpy import load_file
+
+    model = {"drop_path": 0.0}
+    split_run = tmp_path / "split"
+    _train(_cfg(data_files, split_run, epochs=1, model=model, workers=2))
+    _train(_cfg(data_files, split_run, epochs=2, model=model, workers=2))
+    whole, _ = _train(_cfg(data_files, tmp_path / "whole", epochs=2, model=model, workers=1))
+    a, b = load_file(str(split_run / "state.safetensors")), load_file(str(whole / "state.safetensors"))
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    inproc, _ = _train(_cfg(data_files, tmp_path / "inproc", epochs=2, model=model))
+    c = load_file(str(inproc / "state.safetensors"))      # in-process draws are another stream
+    assert not np.array_equal(c["model.head.1.weight"], b["model.head.1.weight"])
+
+
+def test_a_run_started_before_device_and_workers_existed_resumes(two_step_run, data_files, tmp_path):
+    run = _copy_run(two_step_run, tmp_path / "run")
+    cfg = json.loads((run / "config.json").read_text())
+    for key in ("device", "workers"):
+        cfg.pop(key)
+    (run / "config.json").write_text(json.dumps(cfg))
+    _train(_cfg(data_files, run, epochs=2))
+    assert json.loads((run / "state.json").read_text())["step"] == 4
+
+
+def test_an_absent_cuda_device_is_a_clear_error(data_files, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(InputError, match="torch sees no CUDA device; use --device cpu"):
+        _train(_cfg(data_files, tmp_path / "run", device="cuda"))
+    with pytest.raises(InputError, match="unknown device 'tpu7'"):
+        _train(_cfg(data_files, tmp_path / "run2", device="tpu7"))
+
+
+@pytest.mark.gpu
+def test_training_on_cuda_saves_weights_that_load_on_cpu(data_files, tmp_path):
+    from sasmamba_models.checkpoint import load_checkpoint
+
+    run, _ = _train(_cfg(data_files, tmp_path / "run", epochs=1, device="cuda", workers=2))
+    model, meta = load_checkpoint(run / "last")
+    assert "device" in meta and next(model.parameters()).device.type == "cpu"
+    assert np.isfinite(float(_log(run)[1][-1]["loss"]))

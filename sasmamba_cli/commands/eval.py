@@ -22,6 +22,7 @@ def eval_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON on stdout.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Also write the JSON result here.")] = None,
     threads: Annotated[int, typer.Option(help="torch CPU threads (0 = torch default).")] = 0,
+    device: Annotated[str, typer.Option(help="auto (CUDA when available) | cpu | cuda | cuda:N.")] = "auto",
     smooth: Annotated[Optional[list[str]], typer.Option(
         "--smooth", help="Temporal smoothing of each clip's prediction before scoring, as `sasmamba lift "
         "--smooth`: NAME or NAME:VALUE (none, butterworth:6, savgol:0.25, oneeuro). Repeat to compare "
@@ -50,7 +51,7 @@ def eval_cmd(
     from ..pipeline.swaps import DEFAULT_PENALTY
     from ..training.virtual import VirtualConfig
     from ..training.evaluate import evaluate
-    from ..training.trainer import _atomic_json, load_data
+    from ..training.trainer import _atomic_json, load_data, resolve_device
     from ..weights import require_default_weights, resolve_weights
 
     err = Console(stderr=True)
@@ -61,6 +62,7 @@ def eval_cmd(
         specs = tuple(dict.fromkeys(parse_smooth(s) for s in (smooth or ["none"])))
         wpath = resolve_weights(weights) if weights else require_default_weights()
         model, meta = load_checkpoint(wpath)
+        model.to(resolve_device(device))
         ds = load_data([str(p) for p in data])
         clips = np.arange(ds.num_clips) if part == "all" else split_indices(ds, str(split) if split else None, part)
         if len(clips) == 0:

@@ -31,6 +31,9 @@ def train_cmd(
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads.")] = None,
     split: Annotated[Optional[Path], typer.Option(help="Split JSON (default: bundled split_v1.json).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto (CUDA when available) | cpu | cuda | cuda:N.")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Processes building batches ahead (0 = in-process, the CPU default; a GPU needs several).", min=0)] = None,
 ):
     """Train a lifter with virtual cameras on mocap; checkpoints every few steps and resumes."""
     from ..errors import SasmambaError
@@ -39,7 +42,7 @@ def train_cmd(
     base = json.loads(config.read_text()) if config else {}
     over = {"arch": arch, "preset": preset, "model": json.loads(model) if model else None, "window": window,
             "batch_size": batch_size, "lr": lr, "epochs": epochs, "epoch_samples": epoch_samples,
-            "max_minutes": max_minutes, "seed": seed, "threads": threads,
+            "max_minutes": max_minutes, "seed": seed, "threads": threads, "device": device, "workers": workers,
             "split": str(split) if split else None, "data": [str(p) for p in data] if data else None}
     base.update({k: v for k, v in over.items() if v is not None})
     base["out_dir"] = str(out)

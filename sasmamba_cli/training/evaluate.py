@@ -31,12 +31,20 @@ def predict_windows(model, x: np.ndarray, window: int, flip_tta: bool) -> np.nda
     return tta if flip_tta else plain
 
 
+def model_device(model):
+    """The device of the model's first parameter or buffer (CPU for a model without tensors)."""
+    import torch
+
+    return next((t.device for t in (*model.parameters(), *model.buffers())), torch.device("cpu"))
+
+
 def predict_windows_both(model, x: np.ndarray, window: int, with_flip: bool = True,
                          batch: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
     """Predictions without and (if ``with_flip``) with flip TTA; one batched forward per chunk
     of windows holds the plain and the mirrored inputs together."""
     import torch
 
+    dev = model_device(model)
     t = x.shape[0]
     starts = eval_windows(t, window)
     plain = np.zeros((t, 17, 3), np.float32)
@@ -47,7 +55,7 @@ def predict_windows_both(model, x: np.ndarray, window: int, with_flip: bool = Tr
         if with_flip:
             xb = np.concatenate([xb, flip_h36m(xb)])
         with torch.inference_mode():
-            out = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32))).numpy()
+            out = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)).to(dev)).cpu().numpy()
         pred = out[:len(chunk)]
         mirrored = flip_h36m(out[len(chunk):]) if with_flip else None
         for k, s in enumerate(chunk):
@@ -84,6 +92,7 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
     import torch
 
     with_flip = True in flip_modes
+    dev = model_device(model)
     clip_data, windows, owners = [], [], []
     for k in clips:
         k = int(k)
@@ -110,7 +119,7 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
         if with_flip:
             xb = np.concatenate([xb, flip_h36m(xb)])
         with torch.inference_mode():
-            out = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32))).numpy()
+            out = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)).to(dev)).cpu().numpy()
         mirrored = flip_h36m(out[m:]) if with_flip else None
         for j, (ci, start) in enumerate(owners[i:i + m]):
             n = min(window, clip_data[ci][2] - start)

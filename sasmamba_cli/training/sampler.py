@@ -73,3 +73,64 @@ def eval_windows(length: int, window: int) -> list[int]:
     if starts[-1] + window < length:
         starts.append(length - window)
     return starts
+
+
+# --- batches produced ahead by worker processes (GPU training) -------------------------------
+_WORKER_SAMPLER: WindowSampler | None = None
+
+
+def _init_worker(sampler: WindowSampler) -> None:
+    global _WORKER_SAMPLER
+    _WORKER_SAMPLER = sampler
+
+
+def _worker_batch(size: int, seed: int) -> Batch:
+    return _WORKER_SAMPLER.batch(size, np.random.default_rng(seed))
+
+
+def make_pool(sampler: WindowSampler, workers: int):
+    """A pool of ``workers`` forked processes holding ``sampler`` (None for 0). Fork shares the
+    dataset copy-on-write; make the pool before CUDA is initialised in this process."""
+    if workers <= 0:
+        return None
+    import multiprocessing as mp  # noqa: PLC0415
+
+    return mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(sampler,))
+
+
+class BatchStream:
+    """Training batches in a fixed, resumable order.
+
+    ``workers == 0``: each batch is drawn in this process from ``rng`` (the CPU runs' stream).
+    ``workers > 0``: each batch comes from its own seed drawn from ``rng`` and is built ahead by a
+    pool of forked worker processes (so a GPU does not wait for the numpy virtual capture); the
+    stream depends on the seed only, not on the number of workers.
+    ``state`` is the ``rng`` state to save in a checkpoint: resuming from it continues with the
+    first batch not yet handed out, whatever was prefetched.
+    """
+
+    def __init__(self, sampler: WindowSampler, size: int, rng: np.random.Generator, pool=None):
+        self.sampler, self.size, self.rng, self._pool = sampler, size, rng, pool
+        self.workers = pool._processes if pool is not None else 0
+        self.state = rng.bit_generator.state
+        self._pending: list = []
+
+    def next(self) -> Batch:
+        if self._pool is None:
+            b = self.sampler.batch(self.size, self.rng)
+            self.state = self.rng.bit_generator.state
+            return b
+        while len(self._pending) < 2 * self.workers:
+            seed = int(self.rng.integers(2 ** 63))
+            self._pending.append((self._pool.apply_async(_worker_batch, (self.size, seed)),
+                                  self.rng.bit_generator.state))
+        res, state = self._pending.pop(0)
+        b = res.get()
+        self.state = state
+        return b
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None

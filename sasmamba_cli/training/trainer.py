@@ -44,6 +44,8 @@ class TrainConfig:
     seed: int = 0
     split: str = ""                       # split JSON ("" = the bundled split_v1.json)
     threads: int = 0                      # torch threads (0 = torch default)
+    device: str = "auto"                  # auto (CUDA when available) | cpu | cuda | cuda:N
+    workers: int = 0                      # batch-building processes (0 = in-process; GPU runs: several)
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -62,7 +64,7 @@ class TrainConfig:
 
 
 # keys that may change between resumes without invalidating the run
-RESUMABLE = {"max_minutes", "epochs", "threads", "checkpoint_every", "out_dir"}
+RESUMABLE = {"max_minutes", "epochs", "threads", "checkpoint_every", "out_dir", "device", "workers"}
 
 
 def build_model(cfg: TrainConfig):
@@ -76,6 +78,21 @@ def build_model(cfg: TrainConfig):
     if cfg.arch == "mean":
         return MeanPoseLifter(MeanPoseConfig(max_frames=cfg.window, in_chans=cfg.in_chans))
     raise InputError(f"unknown arch {cfg.arch!r}; expected sasmamba, tcn or mean")
+
+
+def resolve_device(name: str):
+    """``auto`` -> CUDA when torch sees one, else CPU; a named CUDA device that is absent is an error."""
+    import torch  # noqa: PLC0415
+
+    if name in ("", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as e:
+        raise InputError(f"unknown device {name!r}; expected auto, cpu, cuda or cuda:N") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} requested but torch sees no CUDA device; use --device cpu")
+    return dev
 
 
 def load_data(paths) -> "MocapDataset":  # noqa: F821
@@ -145,20 +162,22 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
     from ..mocap.dataset import split_indices  # noqa: PLC0415
     from .evaluate import evaluate  # noqa: PLC0415
     from .losses import lifter_loss  # noqa: PLC0415
-    from .sampler import WindowSampler  # noqa: PLC0415
+    from .sampler import BatchStream, WindowSampler, make_pool  # noqa: PLC0415
 
     console = console or Console(stderr=True)
     run = Path(cfg.out_dir)
     run.mkdir(parents=True, exist_ok=True)
     cfg_path = run / "config.json"
     if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+        old = {**defaults, **json.loads(cfg_path.read_text())}    # keys added since the run started
         diff = {k: (old.get(k), v) for k, v in cfg.to_dict().items() if k not in RESUMABLE and old.get(k) != v}
         if diff:
             raise InputError(f"{run} holds a run with a different config ({diff}; run value first); "
                              "use another --out or the same settings to resume")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
 
     ds = load_data(cfg.data)
@@ -174,6 +193,8 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
     try:
         sampler = WindowSampler(ds, train_clips, cfg.window, cfg.in_chans)
         model = build_model(cfg)
+        if cfg.workers < 0:
+            raise ValueError(f"workers must be >= 0, found {cfg.workers}")
     except ValueError as e:
         raise InputError(f"cannot set up training: {e}") from e
     _atomic_json(cfg_path, cfg.to_dict())      # only once the data and the model are known to work
@@ -188,6 +209,8 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
                           "train_clips": int(len(train_clips)), "train_frames": sampler.num_frames,
                           "split": Path(cfg.split).name if cfg.split else "split_v1.json"},
                  "command": command, "seed": cfg.seed, "params": n_params}
+    pool = make_pool(sampler, cfg.workers) if cfg.arch != "mean" else None   # before CUDA starts
+    model.to(device)
 
     if cfg.arch == "mean":  # closed form: the mean root-relative training pose in camera axes
         rng = np.random.default_rng(cfg.seed)
@@ -206,6 +229,9 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
         save_checkpoint(run / "last", model, **meta)
         return run
 
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False   # keep fp32 numerics equal to the CPU runs'
+        base_meta["device"] = torch.cuda.get_device_name(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = {"step": 0, "epoch": 0, "samples": 0, "lr": cfg.lr, "train_seconds": 0.0, "best_val": None,
              "rng": None}
@@ -216,6 +242,7 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
     rng = np.random.default_rng(cfg.seed)
     if state.get("rng"):
         rng.bit_generator.state = state["rng"]
+    stream = BatchStream(sampler, cfg.batch_size, rng, pool)
     steps_per_epoch = max(1, cfg.epoch_samples // cfg.batch_size)
     log_path = run / "log.csv"
     if log_path.exists():  # drop rows logged after the checkpoint we resume from
@@ -234,7 +261,7 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
     t0_trained = state["train_seconds"]
 
     def save_all():
-        state["rng"] = rng.bit_generator.state
+        state["rng"] = stream.state
         state["train_seconds"] = t0_trained + time.time() - t_start
         _save_state(run, model, opt, state)
         save_checkpoint(run / "last", model, **base_meta, steps=state["step"], epochs=state["epoch"],
@@ -248,9 +275,9 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
         model.train()
         while state["step"] < total_steps and time.time() - t_start < budget:
             t = time.time()
-            b = sampler.batch(cfg.batch_size, rng)
-            pred = model(torch.from_numpy(b.x))
-            loss, parts = lifter_loss(pred, torch.from_numpy(b.y))
+            b = stream.next()
+            pred = model(torch.from_numpy(b.x).to(device, non_blocking=True))
+            loss, parts = lifter_loss(pred, torch.from_numpy(b.y).to(device, non_blocking=True))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -284,6 +311,7 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
             elif state["step"] % cfg.checkpoint_every == 0:
                 save_all()
             log.flush()
+    stream.close()
     save_all()
     log.close()
     if not (run / "best.json").exists():
