@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One session on a lent GPU machine (the `device` tool; CUDA torch there, no sasmamba install):
 # GPU tests, then two training runs side by side, then the GPU benchmarks (alone on the GPU).
-# Everything lands under $OUT: log.txt, runs.tar.gz (run folders), bench/*.md|json.
+# Everything lands under $OUT: log.txt, runs.tar.gz (run folders), s81_state.safetensors, bench/*.md|json.
 #
 #   prepare here:  python scripts/gpu_data.py pack work_data/mocap_all.npz .gpu_carry/mocap_all_i16.npz
 #                  cp -r runs/sasmamba_xs .gpu_carry/sasmamba_xs_gpu
@@ -9,7 +9,7 @@
 set -u
 T0=$SECONDS
 BUDGET=${BUDGET:-540}            # seconds this script may take in all
-BENCH_RESERVE=${BENCH_RESERVE:-230}
+BENCH_RESERVE=${BENCH_RESERVE:-200}
 O=${OUT:-/tmp/gpu_out}
 mkdir -p "$O/bench" work_data runs
 exec > >(tee -a "$O/log.txt") 2>&1
@@ -48,7 +48,10 @@ wait $PX $PS
 mv runs/sasmamba_s81_gpu.console.txt runs/sasmamba_s81_gpu/console.txt 2>/dev/null
 tail -n 3 runs/sasmamba_xs_gpu/log.csv runs/sasmamba_s81_gpu/log.csv
 tail -c 1500 runs/sasmamba_s81_gpu/console.txt
-tar czf "$O/runs.tar.gz" runs/sasmamba_xs_gpu runs/sasmamba_s81_gpu
+# at most 8 files of 16 MiB come back: the s run's optimiser state travels on its own
+cp runs/sasmamba_s81_gpu/state.safetensors "$O/s81_state.safetensors"
+tar czf "$O/runs.tar.gz" --exclude=runs/sasmamba_s81_gpu/state.safetensors runs/sasmamba_xs_gpu runs/sasmamba_s81_gpu
+ls -la "$O"
 el "runs saved; benchmarks (GPU to themselves)"
 timeout 45 $PY -m sasmamba_cli bench --device cuda --frames 243 --json > "$O/bench/sasmamba_bench_cuda.json"; echo "bench exit $?"
 timeout 40 $PY benchmarks/bench_scan.py --device cuda --out "$O/bench/bench_scan_cuda.md"; echo "bench_scan exit $?"
