@@ -18,7 +18,7 @@
 #   3. `sasmamba data merge` -> WORK/mocap_all.npz, then `sasmamba data info` on it
 #   4. `sasmamba eval WORK/mocap_all.npz` with the shipped default weights
 #      (assets/weights/sasmamba_default) -> results/eval_reproduced.json (always re-run)
-# Expected (docs/results.md, row sasmamba_xs): flip TTA MPJPE 104.5 mm, P-MPJPE 67.6 mm.
+# Expected (docs/results.md, row sasmamba_xs_gpu): flip TTA MPJPE 97.5 mm, P-MPJPE 61.0 mm.
 set -euo pipefail
 
 usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -152,7 +152,7 @@ say "eval shipped weights ($WEIGHTS) on the test part -> $RESULT"
 run "${SAS[@]}" eval "$MERGED" --weights "$WEIGHTS" --threads "$THREADS" --out "$RESULT"
 
 if [ "$DRY_RUN" -eq 0 ]; then
-    say "compare with docs/results.md (sasmamba_xs: flip TTA MPJPE 104.5, P-MPJPE 67.6)"
+    say "compare with docs/results.md (sasmamba_xs_gpu: flip TTA MPJPE 97.5, P-MPJPE 61.0)"
     python3 - "$RESULT" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))

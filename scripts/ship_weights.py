@@ -33,6 +33,8 @@ def main():
     ap.add_argument("--log", type=Path)
     ap.add_argument("--dest", type=Path, default=Path("assets/weights"))
     ap.add_argument("--note", default="", help="training history to state in the card (e.g. resumed runs)")
+    ap.add_argument("--hardware", default="on the CPU machine described in docs/results.md",
+                    help="where the training minutes were spent, as a phrase for the card")
     args = ap.parse_args()
 
     src_w, src_j = args.run / "best.safetensors", args.run / "best.json"
@@ -63,8 +65,7 @@ def main():
             f"- output: {meta['output']}",
             f"- weights sha256: `{meta['weights_sha256']}`",
             f"- trained by: `{meta.get('command', '')}` (seed {meta.get('seed')}), {meta.get('steps')} steps, "
-            f"{meta.get('epochs')} epochs, {meta.get('train_seconds', 0) / 60:.0f} min on the CPU machine "
-            "described in docs/results.md",
+            f"{meta.get('epochs')} epochs, {meta.get('train_seconds', 0) / 60:.0f} min {args.hardware}",
             f"- training history: {args.note}" if args.note else None,
             f"- training data: {meta['data']}",
             "", "## Licence of these weights", "",
@@ -87,8 +88,8 @@ def main():
             "|---|---|---|---|---|",
             *[f"| {r['step']} | {r['epoch']} | {r['train_minutes']} | {r['val_mpjpe_mm']} | {r['val_p_mpjpe_mm']} |" for r in val_rows],
             "", "## Limitations", "",
-            "- Trained for a short time on 2 CPU cores: far from converged; expect errors well above the "
-            "paper's Human3.6M numbers.",
+            "- A small model trained for a short time (hours on 2 CPU cores, at most minutes on a GPU): far "
+            "from converged; expect errors well above the paper's Human3.6M numbers.",
             "- 2D inputs were synthesised from motion capture (virtual cameras, simulated detector noise), "
             "not from real detector output on real images.",
             ]
