@@ -295,27 +295,40 @@ INFERENCE_MIN_ELEMENTS = 1 << 21  # L * B * D * N above which no-grad scans keep
 
 @torch.no_grad()
 def _scan_state_only(u, dt, A, Bm, Cm, block: int = 16):
-    """Inference scan: one cache-resident state ``(B, G, Dg, N)`` updated in place and read out
-    every step (``y_t = h_t C_t``), so the ``(L, B, D, N)`` state history is never written to
-    memory. Decays and inputs are formed ``block`` steps at a time (one broadcast op per block
-    instead of per step). Same inputs as :class:`_SequentialScan`; no autograd."""
+    """Inference scan: the states of ``block`` steps at a time live in one cache-sized buffer
+    that is overwritten block after block, so the ``(L, B, D, N)`` state history is never written
+    to memory. States are laid out ``(B, G, N, Dg)`` (channels innermost, so the broadcast
+    products below run over contiguous rows of Dg instead of rows of N, often only 8 long). Per
+    block: decays and inputs in one broadcast op each, one fused multiply-add per step, and one
+    batched product ``y_t = C_t . h_t`` for the whole block. Same inputs as
+    :class:`_SequentialScan`; no autograd."""
     b, d, length = u.shape
     g, n = Bm.shape[1], A.shape[1]
     dg = d // g
     dt_tm, dtu_tm, B_tm, C_tm, Ag = _time_major(u, dt, A, Bm, Cm)
-    C_tm = C_tm.view(length, b * g, n, 1)
-    h = u.new_zeros(b, g, dg, n)
-    h_mat = h.view(b * g, dg, n)
-    dA = u.new_empty(block, b, g, dg, n)
-    dBu = torch.empty_like(dA)
-    y = u.new_empty(length, b * g, dg, 1)
+    dt_tm = dt_tm.view(length, b, g, 1, dg)
+    dtu_tm = dtu_tm.view(length, b, g, 1, dg)
+    B_tm = B_tm.view(length, b, g, n, 1)
+    C_row = C_tm.view(length, b * g, 1, n)
+    A_t = Ag.transpose(1, 2).contiguous()                       # (G, N, Dg)
+    block = max(2, min(block, length))
+    dA = u.new_empty(block, b, g, n, dg)
+    hs = torch.empty_like(dA)                                   # hs[i]: the state after step s + i
+    y = u.new_empty(length, b * g, 1, dg)
+    prev = None                                                 # the state before the block (None: 0)
     for s in range(0, length, block):
         k = min(block, length - s)
-        torch.mul(dt_tm[s:s + k], Ag, out=dA[:k]).exp_()
-        torch.mul(dtu_tm[s:s + k], B_tm[s:s + k], out=dBu[:k])
+        torch.mul(dt_tm[s:s + k], A_t, out=dA[:k]).exp_()
+        torch.mul(dtu_tm[s:s + k], B_tm[s:s + k], out=hs[:k])  # the inputs dt u B
         for i in range(k):
-            torch.addcmul(dBu[i], dA[i], h, out=h)
-            torch.bmm(h_mat, C_tm[s + i], out=y[s + i])
+            last = hs[i - 1] if i else prev
+            if last is not None:
+                hs[i].addcmul_(dA[i], last)
+        torch.bmm(C_row[s:s + k].reshape(k * b * g, 1, n), hs[:k].view(k * b * g, n, dg),
+                  out=y[s:s + k].view(k * b * g, 1, dg))
+        if s + k < length:
+            # copied: the next block's first write (its inputs, into hs[:k]) overwrites hs[k - 1]
+            prev = hs[k - 1].clone()
     return y.view(length, b, d).permute(1, 2, 0)
 
 

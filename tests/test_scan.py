@@ -133,6 +133,8 @@ def test_no_overflow_at_long_sequences_and_huge_dt(backend):
 @pytest.mark.parametrize("case", [
     dict(b=16, d=64, n=8, length=300, g=1, dt_scale=3.0),    # inference batch: many lanes
     dict(b=2, d=32, n=16, length=5000, g=4, dt_scale=60.0),  # long L, huge dt
+    dict(b=64, d=256, n=8, length=17, g=4, dt_scale=1.0),     # last block one step long
+    dict(b=4, d=512, n=1024, length=1, g=4, dt_scale=1.0),    # a single step
 ])
 def test_inference_state_only_scan_matches_ref(case):
     """Without autograd the sequential backend keeps only the current state (another code path)."""

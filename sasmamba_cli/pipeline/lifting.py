@@ -99,7 +99,7 @@ def resample_back(x: np.ndarray, src_fps: float, dst_fps: float, length: int) ->
 class LiftOptions:
     overlap: int | None = None     # frames shared by consecutive windows; None = window // 4
     flip_tta: bool = True
-    batch_size: int = 16           # windows per forward pass
+    batch_size: int = 32           # windows per forward pass
     resample: bool = True          # run at the checkpoint's training fps when it differs
     threads: int | None = None     # torch CPU threads while lifting (None: leave torch's setting)
 

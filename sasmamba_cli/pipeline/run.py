@@ -50,7 +50,7 @@ class LiftSettings:
     overlap: int | None = None            # window overlap in frames; None = window // 4
     flip_tta: bool = True
     resample: bool = True                 # lift at the checkpoint's training fps
-    lift_batch: int = 16                  # windows per lifter forward pass
+    lift_batch: int = 32                  # windows per lifter forward pass
     lift_threads: int | None = 0          # torch CPU threads while lifting: 0 = every core on CPU (the
                                           # detector is idle then; ultralytics leaves one core unused),
                                           # None = torch's current setting
