@@ -95,6 +95,9 @@ def make_pool(sampler: WindowSampler, workers: int):
         return None
     import multiprocessing as mp  # noqa: PLC0415
 
+    if "fork" not in mp.get_all_start_methods():
+        raise ValueError(f"workers={workers} needs the 'fork' start method, which this platform lacks "
+                         f"(it has {mp.get_all_start_methods()}); train with --workers 0")
     return mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(sampler,))
 
 

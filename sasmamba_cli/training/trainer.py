@@ -209,7 +209,10 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
                           "train_clips": int(len(train_clips)), "train_frames": sampler.num_frames,
                           "split": Path(cfg.split).name if cfg.split else "split_v1.json"},
                  "command": command, "seed": cfg.seed, "params": n_params}
-    pool = make_pool(sampler, cfg.workers) if cfg.arch != "mean" else None   # before CUDA starts
+    try:
+        pool = make_pool(sampler, cfg.workers) if cfg.arch != "mean" else None   # before CUDA starts
+    except ValueError as e:
+        raise InputError(str(e)) from e
     model.to(device)
 
     if cfg.arch == "mean":  # closed form: the mean root-relative training pose in camera axes
