@@ -257,7 +257,8 @@ def _cfg(data_files, out, epochs=1, **kw):
 
     base = dict(data=(str(data_files["data"]),), out_dir=str(out), arch="sasmamba", preset="tiny", window=WINDOW,
                 batch_size=BATCH, lr=LR, epoch_samples=EPOCH_SAMPLES, epochs=epochs, checkpoint_every=1,
-                val_clips=4, val_max_frames=20, split=str(data_files["split"]), threads=1, seed=0)
+                val_clips=4, val_max_frames=20, split=str(data_files["split"]), threads=1, seed=0,
+                device="cpu")    # bit-exact comparisons below; CUDA kernels add with atomics
     base.update(kw)
     return TrainConfig(**base)
 
@@ -500,13 +501,16 @@ def test_resume_is_exact_with_worker_processes_whatever_their_number(data_files,
     inproc, _ = _train(_cfg(data_files, tmp_path / "inproc", epochs=2, model=model))
     c = load_file(str(inproc / "state.safetensors"))      # in-process draws are another stream
     assert not np.array_equal(c["model.head.1.weight"], b["model.head.1.weight"])
+    _, out = _train(_cfg(data_files, whole, epochs=3, model=model))      # resumed without workers
+    assert "this run drew its batches seeded, now in-process" in out
+    assert json.loads((whole / "state.json").read_text())["stream"] == "in-process"
 
 
 def test_a_run_started_before_device_and_workers_existed_resumes(two_step_run, data_files, tmp_path):
     run = _copy_run(two_step_run, tmp_path / "run")
     cfg = json.loads((run / "config.json").read_text())
-    for key in ("device", "workers"):
-        cfg.pop(key)
+    for key in ("device", "workers", "in_chans", "seed"):  # the last two are not resumable keys:
+        cfg.pop(key)                                        # their defaults stand in for them
     (run / "config.json").write_text(json.dumps(cfg))
     _train(_cfg(data_files, run, epochs=2))
     assert json.loads((run / "state.json").read_text())["step"] == 4
@@ -524,10 +528,36 @@ def test_an_absent_cuda_device_is_a_clear_error(data_files, tmp_path):
 
 
 @pytest.mark.gpu
-def test_training_on_cuda_saves_weights_that_load_on_cpu(data_files, tmp_path):
+def test_training_on_cuda_resumes_like_an_uninterrupted_run(data_files, tmp_path):
+    """On CUDA: 2 steps + resume == 4 steps up to float reordering (drop-path masks come from the
+    CUDA generator, whose state the checkpoint keeps; replayed masks would differ far more)."""
+    import torch
+    from safetensors.numpy import load_file
     from sasmamba_models.checkpoint import load_checkpoint
 
-    run, _ = _train(_cfg(data_files, tmp_path / "run", epochs=1, device="cuda", workers=2))
-    model, meta = load_checkpoint(run / "last")
-    assert "device" in meta and next(model.parameters()).device.type == "cpu"
-    assert np.isfinite(float(_log(run)[1][-1]["loss"]))
+    split_run = tmp_path / "split"
+    _train(_cfg(data_files, split_run, epochs=1, device="cuda", workers=2))
+    _train(_cfg(data_files, split_run, epochs=2, device="cuda", workers=2))
+    whole, _ = _train(_cfg(data_files, tmp_path / "whole", epochs=2, device="cuda", workers=2))
+    a, b = load_file(str(split_run / "last.safetensors")), load_file(str(whole / "last.safetensors"))
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    _, meta = load_checkpoint(whole / "last")
+    assert meta["device"] == torch.cuda.get_device_name(0)
+    assert np.isfinite(float(_log(whole)[1][-1]["loss"]))
+
+
+def test_worker_processes_end_with_the_run_also_when_it_fails(data_files, tmp_path, monkeypatch):
+    import multiprocessing
+
+    import sasmamba_cli.training.evaluate as evaluate_mod
+
+    _train(_cfg(data_files, tmp_path / "ok", epochs=1, workers=2))
+    assert multiprocessing.active_children() == []
+
+    def broken(*a, **k):
+        raise RuntimeError("validation failed")
+    monkeypatch.setattr(evaluate_mod, "evaluate", broken)
+    with pytest.raises(RuntimeError, match="validation failed"):
+        _train(_cfg(data_files, tmp_path / "fails", epochs=1, workers=2))
+    assert multiprocessing.active_children() == []

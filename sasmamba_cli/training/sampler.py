@@ -89,32 +89,40 @@ def _worker_batch(size: int, seed: int) -> Batch:
 
 
 def make_pool(sampler: WindowSampler, workers: int):
-    """A pool of ``workers`` forked processes holding ``sampler`` (None for 0). Fork shares the
-    dataset copy-on-write; make the pool before CUDA is initialised in this process."""
+    """A pool of ``workers`` forked processes holding ``sampler`` (None for 0), started at once.
+    Fork shares the dataset copy-on-write; make the pool before CUDA is initialised here."""
     if workers <= 0:
         return None
     import multiprocessing as mp  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
     if "fork" not in mp.get_all_start_methods():
         raise ValueError(f"workers={workers} needs the 'fork' start method, which this platform lacks "
                          f"(it has {mp.get_all_start_methods()}); train with --workers 0")
-    return mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(sampler,))
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_init_worker,
+                               initargs=(sampler,))
+    for f in [pool.submit(int) for _ in range(workers)]:    # fork every worker now, before CUDA
+        f.result()
+    return pool
 
 
 class BatchStream:
     """Training batches in a fixed, resumable order.
 
-    ``workers == 0``: each batch is drawn in this process from ``rng`` (the CPU runs' stream).
-    ``workers > 0``: each batch comes from its own seed drawn from ``rng`` and is built ahead by a
-    pool of forked worker processes (so a GPU does not wait for the numpy virtual capture); the
-    stream depends on the seed only, not on the number of workers.
+    ``pool is None``: each batch is drawn in this process from ``rng`` (the CPU runs' stream).
+    Otherwise each batch comes from its own seed drawn from ``rng`` and is built ahead by the
+    worker processes of ``pool`` (:func:`make_pool`, so a GPU does not wait for the numpy virtual
+    capture); that stream depends on the seed only, not on the number of workers.
     ``state`` is the ``rng`` state to save in a checkpoint: resuming from it continues with the
-    first batch not yet handed out, whatever was prefetched.
+    first batch not yet handed out, whatever was prefetched. ``kind`` names the stream
+    (``"in-process"`` or ``"seeded"``): the two differ, so a resume that switches between them
+    continues validly but not as the uninterrupted run would have.
     """
 
-    def __init__(self, sampler: WindowSampler, size: int, rng: np.random.Generator, pool=None):
+    def __init__(self, sampler: WindowSampler, size: int, rng: np.random.Generator, pool=None, workers: int = 0):
         self.sampler, self.size, self.rng, self._pool = sampler, size, rng, pool
-        self.workers = pool._processes if pool is not None else 0
+        self.workers = max(1, int(workers)) if pool is not None else 0
+        self.kind = "seeded" if pool is not None else "in-process"
         self.state = rng.bit_generator.state
         self._pending: list = []
 
@@ -123,17 +131,22 @@ class BatchStream:
             b = self.sampler.batch(self.size, self.rng)
             self.state = self.rng.bit_generator.state
             return b
+        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+
         while len(self._pending) < 2 * self.workers:
             seed = int(self.rng.integers(2 ** 63))
-            self._pending.append((self._pool.apply_async(_worker_batch, (self.size, seed)),
-                                  self.rng.bit_generator.state))
-        res, state = self._pending.pop(0)
-        b = res.get()
+            self._pending.append((self._pool.submit(_worker_batch, self.size, seed), self.rng.bit_generator.state))
+        fut, state = self._pending.pop(0)
+        try:
+            b = fut.result()
+        except BrokenProcessPool as e:
+            raise RuntimeError("a batch-building worker process died (out of memory?); the run is "
+                               "checkpointed: resume it with fewer --workers (or 0)") from e
         self.state = state
         return b
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+            self._pending.clear()

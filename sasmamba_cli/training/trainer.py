@@ -92,6 +92,9 @@ def resolve_device(name: str):
         raise InputError(f"unknown device {name!r}; expected auto, cpu, cuda or cuda:N") from e
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {name!r} requested but torch sees no CUDA device; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(f"device {name!r} requested but torch sees {torch.cuda.device_count()} CUDA "
+                         f"device(s) (cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
     return dev
 
 
@@ -115,21 +118,24 @@ def _atomic_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def _save_state(run: Path, model, opt, meta: dict) -> None:
+def _save_state(run: Path, model, opt, meta: dict, device=None) -> None:
     from safetensors.torch import save_file  # noqa: PLC0415
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for i, st in opt.state_dict()["state"].items():
         for k, v in st.items():
             tensors[f"opt.{i}.{k}"] = (v if hasattr(v, "shape") else __import__("torch").tensor(v)).detach().cpu().contiguous()
-    tensors["rng.torch"] = __import__("torch").get_rng_state()      # drop-path masks continue exactly
+    torch = __import__("torch")
+    tensors["rng.torch"] = torch.get_rng_state()      # drop-path masks continue exactly (CPU ...)
+    if device is not None and device.type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)      # (... and CUDA generator)
     tmp = run / "state.safetensors.tmp"
     save_file(tensors, str(tmp))
     os.replace(tmp, run / "state.safetensors")
     _atomic_json(run / "state.json", meta)
 
 
-def _load_state(run: Path, model, opt) -> dict:
+def _load_state(run: Path, model, opt, device=None) -> dict:
     import torch  # noqa: PLC0415
     from safetensors.torch import load_file  # noqa: PLC0415
 
@@ -138,6 +144,8 @@ def _load_state(run: Path, model, opt) -> dict:
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     if "rng.torch" in tensors:                  # runs saved before this was kept re-seed instead
         torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and device is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
     sd = opt.state_dict()
     state = {}
     for key, v in tensors.items():
@@ -213,111 +221,120 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
         pool = make_pool(sampler, cfg.workers) if cfg.arch != "mean" else None   # before CUDA starts
     except ValueError as e:
         raise InputError(str(e)) from e
-    model.to(device)
+    try:
+        model.to(device)
 
-    if cfg.arch == "mean":  # closed form: the mean root-relative training pose in camera axes
+        if cfg.arch == "mean":  # closed form: the mean root-relative training pose in camera axes
+            rng = np.random.default_rng(cfg.seed)
+            acc = np.zeros((17, 3))
+            n = 0
+            for _ in range(max(1, cfg.epoch_samples // cfg.batch_size)):
+                b = sampler.batch(cfg.batch_size, rng)
+                acc += b.y.sum(axis=(0, 1))
+                n += b.y.shape[0] * b.y.shape[1]
+            with torch.no_grad():
+                model.mean_pose.copy_(torch.from_numpy(acc / n).float())
+            val = evaluate(model, ds, val_clips, cfg.window, cfg.in_chans, seed=cfg.seed, flip_modes=(False,),
+                           max_frames_per_clip=cfg.val_max_frames)
+            meta = {**base_meta, "val": val["no_tta"]["overall"], "steps": 0, "epochs": 0, "train_seconds": 0.0}
+            save_checkpoint(run / "best", model, **meta)
+            save_checkpoint(run / "last", model, **meta)
+            return run
+
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = False   # plain fp32 as on the CPU (torch's default
+            torch.backends.cudnn.allow_tf32 = False         # for matmuls; convolutions default to TF32)
+            base_meta["device"] = torch.cuda.get_device_name(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        state = {"step": 0, "epoch": 0, "samples": 0, "lr": cfg.lr, "train_seconds": 0.0, "best_val": None,
+                 "rng": None}
+        if (run / "state.json").exists():
+            state = _load_state(run, model, opt, device)
+            console.print(f"resuming {run} at step {state['step']} (epoch {state['epoch']}, "
+                          f"{state['train_seconds'] / 60:.1f} min trained)")
         rng = np.random.default_rng(cfg.seed)
-        acc = np.zeros((17, 3))
-        n = 0
-        for _ in range(max(1, cfg.epoch_samples // cfg.batch_size)):
-            b = sampler.batch(cfg.batch_size, rng)
-            acc += b.y.sum(axis=(0, 1))
-            n += b.y.shape[0] * b.y.shape[1]
-        with torch.no_grad():
-            model.mean_pose.copy_(torch.from_numpy(acc / n).float())
-        val = evaluate(model, ds, val_clips, cfg.window, cfg.in_chans, seed=cfg.seed, flip_modes=(False,),
-                       max_frames_per_clip=cfg.val_max_frames)
-        meta = {**base_meta, "val": val["no_tta"]["overall"], "steps": 0, "epochs": 0, "train_seconds": 0.0}
-        save_checkpoint(run / "best", model, **meta)
-        save_checkpoint(run / "last", model, **meta)
+        if state.get("rng"):
+            rng.bit_generator.state = state["rng"]
+        stream = BatchStream(sampler, cfg.batch_size, rng, pool, cfg.workers)
+        if state["step"] and state.get("stream", "in-process") != stream.kind:
+            console.print(f"note: this run drew its batches {state.get('stream', 'in-process')}, now {stream.kind} "
+                          f"(--workers {cfg.workers}): training continues validly, but not with the batches "
+                          "an uninterrupted run would have drawn")
+        state["stream"] = stream.kind
+        steps_per_epoch = max(1, cfg.epoch_samples // cfg.batch_size)
+        log_path = run / "log.csv"
+        if log_path.exists():  # drop rows logged after the checkpoint we resume from
+            rows = log_path.read_text().splitlines(keepends=True)
+            keep = rows[:1] + [r for r in rows[1:] if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= state["step"]]
+            tmp = log_path.with_name("log.csv.tmp")
+            tmp.write_text("".join(keep))
+            os.replace(tmp, log_path)
+        new_log = not log_path.exists()
+        log = open(log_path, "a", newline="")
+        writer = csv.writer(log)
+        if new_log:
+            writer.writerow(["step", "epoch", "samples", "lr", "loss", "mpjpe_mm", "n_mpjpe_mm", "velocity_mm",
+                             "sec_per_step", "train_minutes", "val_mpjpe_mm", "val_p_mpjpe_mm"])
+        t_start = time.time()
+        t0_trained = state["train_seconds"]
+
+        def save_all():
+            state["rng"] = stream.state
+            state["train_seconds"] = t0_trained + time.time() - t_start
+            _save_state(run, model, opt, state, device)
+            save_checkpoint(run / "last", model, **base_meta, steps=state["step"], epochs=state["epoch"],
+                            train_seconds=state["train_seconds"], val=state.get("last_val"))
+
+        budget = cfg.max_minutes * 60 if cfg.max_minutes else float("inf")
+        total_steps = cfg.epochs * steps_per_epoch
+        with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TextColumn("{task.fields[info]}"), console=console, transient=False) as prog:
+            task = prog.add_task("train", total=total_steps, completed=state["step"], info="")
+            model.train()
+            while state["step"] < total_steps and time.time() - t_start < budget:
+                t = time.time()
+                b = stream.next()
+                pred = model(torch.from_numpy(b.x).to(device, non_blocking=True))
+                loss, parts = lifter_loss(pred, torch.from_numpy(b.y).to(device, non_blocking=True))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                state["step"] += 1
+                state["samples"] += cfg.batch_size
+                dt = time.time() - t
+                trained_min = (t0_trained + time.time() - t_start) / 60
+                writer.writerow([state["step"], state["epoch"], state["samples"], f"{state['lr']:.3e}", f"{float(loss.detach()):.5f}",
+                                 f"{parts['mpjpe'] * 1000:.2f}", f"{parts['n_mpjpe'] * 1000:.2f}",
+                                 f"{parts['velocity'] * 1000:.3f}", f"{dt:.3f}", f"{trained_min:.2f}", "", ""])
+                prog.update(task, advance=1, info=f"mpjpe {parts['mpjpe'] * 1000:.1f} mm  {dt:.2f} s/step")
+                if state["step"] % steps_per_epoch == 0:
+                    state["epoch"] += 1
+                    state["lr"] *= cfg.lr_decay
+                    for g in opt.param_groups:
+                        g["lr"] = state["lr"]
+                    model.eval()
+                    val = evaluate(model, ds, val_clips, cfg.window, cfg.in_chans, seed=cfg.seed, flip_modes=(False,),
+                                   max_frames_per_clip=cfg.val_max_frames)["no_tta"]["overall"]
+                    model.train()
+                    state["last_val"] = val
+                    writer.writerow([state["step"], state["epoch"], state["samples"], f"{state['lr']:.3e}", "", "", "", "",
+                                     "", f"{trained_min:.2f}", f"{val['mpjpe']:.2f}", f"{val['p_mpjpe']:.2f}"])
+                    console.print(f"epoch {state['epoch']}: val MPJPE {val['mpjpe']:.1f} mm, P-MPJPE {val['p_mpjpe']:.1f} mm")
+                    if state["best_val"] is None or val["mpjpe"] < state["best_val"]:
+                        state["best_val"] = val["mpjpe"]
+                        save_checkpoint(run / "best", model, **base_meta, steps=state["step"], epochs=state["epoch"],
+                                        train_seconds=t0_trained + time.time() - t_start, val=val)
+                    save_all()
+                elif state["step"] % cfg.checkpoint_every == 0:
+                    save_all()
+                log.flush()
+        save_all()
+        log.close()
+        if not (run / "best.json").exists():
+            save_checkpoint(run / "best", model, **base_meta, steps=state["step"], epochs=state["epoch"],
+                            train_seconds=state["train_seconds"], val=state.get("last_val"))
         return run
-
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False   # keep fp32 numerics equal to the CPU runs'
-        base_meta["device"] = torch.cuda.get_device_name(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state = {"step": 0, "epoch": 0, "samples": 0, "lr": cfg.lr, "train_seconds": 0.0, "best_val": None,
-             "rng": None}
-    if (run / "state.json").exists():
-        state = _load_state(run, model, opt)
-        console.print(f"resuming {run} at step {state['step']} (epoch {state['epoch']}, "
-                      f"{state['train_seconds'] / 60:.1f} min trained)")
-    rng = np.random.default_rng(cfg.seed)
-    if state.get("rng"):
-        rng.bit_generator.state = state["rng"]
-    stream = BatchStream(sampler, cfg.batch_size, rng, pool)
-    steps_per_epoch = max(1, cfg.epoch_samples // cfg.batch_size)
-    log_path = run / "log.csv"
-    if log_path.exists():  # drop rows logged after the checkpoint we resume from
-        rows = log_path.read_text().splitlines(keepends=True)
-        keep = rows[:1] + [r for r in rows[1:] if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= state["step"]]
-        tmp = log_path.with_name("log.csv.tmp")
-        tmp.write_text("".join(keep))
-        os.replace(tmp, log_path)
-    new_log = not log_path.exists()
-    log = open(log_path, "a", newline="")
-    writer = csv.writer(log)
-    if new_log:
-        writer.writerow(["step", "epoch", "samples", "lr", "loss", "mpjpe_mm", "n_mpjpe_mm", "velocity_mm",
-                         "sec_per_step", "train_minutes", "val_mpjpe_mm", "val_p_mpjpe_mm"])
-    t_start = time.time()
-    t0_trained = state["train_seconds"]
-
-    def save_all():
-        state["rng"] = stream.state
-        state["train_seconds"] = t0_trained + time.time() - t_start
-        _save_state(run, model, opt, state)
-        save_checkpoint(run / "last", model, **base_meta, steps=state["step"], epochs=state["epoch"],
-                        train_seconds=state["train_seconds"], val=state.get("last_val"))
-
-    budget = cfg.max_minutes * 60 if cfg.max_minutes else float("inf")
-    total_steps = cfg.epochs * steps_per_epoch
-    with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[info]}"), console=console, transient=False) as prog:
-        task = prog.add_task("train", total=total_steps, completed=state["step"], info="")
-        model.train()
-        while state["step"] < total_steps and time.time() - t_start < budget:
-            t = time.time()
-            b = stream.next()
-            pred = model(torch.from_numpy(b.x).to(device, non_blocking=True))
-            loss, parts = lifter_loss(pred, torch.from_numpy(b.y).to(device, non_blocking=True))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            state["step"] += 1
-            state["samples"] += cfg.batch_size
-            dt = time.time() - t
-            trained_min = (t0_trained + time.time() - t_start) / 60
-            writer.writerow([state["step"], state["epoch"], state["samples"], f"{state['lr']:.3e}", f"{float(loss.detach()):.5f}",
-                             f"{parts['mpjpe'] * 1000:.2f}", f"{parts['n_mpjpe'] * 1000:.2f}",
-                             f"{parts['velocity'] * 1000:.3f}", f"{dt:.3f}", f"{trained_min:.2f}", "", ""])
-            prog.update(task, advance=1, info=f"mpjpe {parts['mpjpe'] * 1000:.1f} mm  {dt:.2f} s/step")
-            if state["step"] % steps_per_epoch == 0:
-                state["epoch"] += 1
-                state["lr"] *= cfg.lr_decay
-                for g in opt.param_groups:
-                    g["lr"] = state["lr"]
-                model.eval()
-                val = evaluate(model, ds, val_clips, cfg.window, cfg.in_chans, seed=cfg.seed, flip_modes=(False,),
-                               max_frames_per_clip=cfg.val_max_frames)["no_tta"]["overall"]
-                model.train()
-                state["last_val"] = val
-                writer.writerow([state["step"], state["epoch"], state["samples"], f"{state['lr']:.3e}", "", "", "", "",
-                                 "", f"{trained_min:.2f}", f"{val['mpjpe']:.2f}", f"{val['p_mpjpe']:.2f}"])
-                console.print(f"epoch {state['epoch']}: val MPJPE {val['mpjpe']:.1f} mm, P-MPJPE {val['p_mpjpe']:.1f} mm")
-                if state["best_val"] is None or val["mpjpe"] < state["best_val"]:
-                    state["best_val"] = val["mpjpe"]
-                    save_checkpoint(run / "best", model, **base_meta, steps=state["step"], epochs=state["epoch"],
-                                    train_seconds=t0_trained + time.time() - t_start, val=val)
-                save_all()
-            elif state["step"] % cfg.checkpoint_every == 0:
-                save_all()
-            log.flush()
-    stream.close()
-    save_all()
-    log.close()
-    if not (run / "best.json").exists():
-        save_checkpoint(run / "best", model, **base_meta, steps=state["step"], epochs=state["epoch"],
-                        train_seconds=state["train_seconds"], val=state.get("last_val"))
-    return run
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)   # also on errors and Ctrl-C
