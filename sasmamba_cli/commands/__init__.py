@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-COMMANDS = ["info", "bench", "data", "train", "eval", "lift", "export", "render"]
+COMMANDS = ["info", "bench", "data", "train", "eval", "eval_h36m", "lift", "export", "render"]
 
 
 def register_all(app) -> None:

@@ -49,11 +49,12 @@ def action_group(action: str) -> str:
     return re.sub(r"[\s_]*\d+$", "", action).strip()
 
 
-def read_h36m_3d(path: str | os.PathLike, *, trust_pickle: bool = False) -> dict:
+def read_h36m_3d(path: str | os.PathLike, *, trust_pickle: bool = False, world_axes: bool = False) -> dict:
     """``{subject: {action: (F, 17, 3) float64 mm, Y up}}`` from ``data_3d_h36m.npz``.
 
     Mapping: joints ``H36M32_TO_17``; metres -> mm; H36M world is Z up, converted to Y up by
-    ``(x, y, z) -> (x, z, -y)``."""
+    ``(x, y, z) -> (x, z, -y)`` unless ``world_axes`` (then H36M's own world axes, Z up, which
+    the cameras' extrinsics refer to)."""
     d = _load_pickled(path, "positions_3d", trust_pickle)["positions_3d"]
     if not isinstance(d, dict):
         raise InputError(f"{path}: positions_3d should be a dict subject -> action -> array")
@@ -65,7 +66,7 @@ def read_h36m_3d(path: str | os.PathLike, *, trust_pickle: bool = False) -> dict
             if arr.ndim != 3 or arr.shape[1:] != (32, 3):
                 raise InputError(f"{path}: {subject}/{action} expected (F, 32, 3), found {arr.shape}")
             p = arr[:, H36M32_TO_17] * 1000.0
-            out[subject][action] = np.stack([p[..., 0], p[..., 2], -p[..., 1]], -1)
+            out[subject][action] = p if world_axes else np.stack([p[..., 0], p[..., 2], -p[..., 1]], -1)
     return out
 
 

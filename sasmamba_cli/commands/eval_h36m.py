@@ -1,0 +1,68 @@
+"""`sasmamba eval-h36m`: the papers' Human3.6M protocol on files the user holds."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval-h36m")(eval_h36m_cmd)
+
+
+def eval_h36m_cmd(
+    positions_3d: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                                 help="VideoPose3D data_3d_h36m.npz (you supply it).")],
+    positions_2d: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                                 help="VideoPose3D data_2d_h36m_<detector>.npz, e.g. cpn_ft_h36m_dbb.")],
+    cameras: Annotated[Path, typer.Option("--cameras", exists=True, dir_okay=False,
+                                          help="Cameras JSON (format: docs/data.md, 'Human3.6M').")],
+    weights: Annotated[Optional[str], typer.Option(help="Checkpoint or bundled name; default: shipped weights.")] = None,
+    subjects: Annotated[str, typer.Option(help="Comma-separated test subjects.")] = "S9,S11",
+    flip_tta: Annotated[bool, typer.Option("--flip-tta/--no-flip-tta", help="Flip test-time augmentation.")] = True,
+    trust_pickle: Annotated[bool, typer.Option(
+        "--trust-pickle", help="Required: both files are pickles, which can run code when loaded. "
+                               "Only pass it for files you obtained yourself.")] = False,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the JSON result here.")] = None,
+):
+    """MPJPE (protocol 1) and P-MPJPE (protocol 2) per action on Human3.6M's test subjects, lifting
+    the file's 2D detections of every camera and scoring against camera-space 3D (mm)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..errors import SasmambaError
+    from ..export.atomic import write_text
+    from ..mocap.h36m import read_h36m_2d, read_h36m_3d
+    from ..mocap.h36m_protocol import evaluate_sequences, lifter_predictor, load_cameras, paired_sequences
+    from ..pipeline.lifting import load_lifter
+    from ..training.trainer import resolve_device
+
+    err = Console(stderr=True)
+    try:
+        world = read_h36m_3d(positions_3d, trust_pickle=trust_pickle, world_axes=True)
+        pos2d, _ = read_h36m_2d(positions_2d, trust_pickle=trust_pickle)
+        seqs = paired_sequences(world, pos2d, load_cameras(cameras), [s.strip() for s in subjects.split(",") if s.strip()])
+        lifter = load_lifter(weights, device=str(resolve_device(device)))
+        res = evaluate_sequences(lifter_predictor(lifter, flip_tta), seqs)
+    except SasmambaError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2)
+    res.update({"protocol": "Human3.6M, 2D from the given file, camera-space root-relative 3D, mm",
+                "subjects": subjects, "flip_tta": flip_tta, "weights": str(lifter.weights_path),
+                "weights_sha256": lifter.metadata.get("weights_sha256"), "positions_2d": positions_2d.name})
+    if out:
+        write_text(out, json.dumps(res, indent=2) + "\n")
+    if as_json:
+        typer.echo(json.dumps(res, indent=2))
+        return
+    t = Table(title=f"Human3.6M {subjects}: {res['sequences']} sequences, {res['frames']} frames, mm")
+    for col in ("action", "frames", "MPJPE (P1)", "P-MPJPE (P2)"):
+        t.add_column(col)
+    for a, v in res["per_action"].items():
+        t.add_row(a, str(v["frames"]), f"{v['mpjpe']:.1f}", f"{v['p_mpjpe']:.1f}")
+    t.add_row("[bold]mean over actions", str(res["frames"]), f"[bold]{res['mpjpe']:.1f}", f"[bold]{res['p_mpjpe']:.1f}")
+    Console().print(t)

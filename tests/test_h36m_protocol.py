@@ -1,0 +1,153 @@
+"""The papers' Human3.6M protocol (`sasmamba eval-h36m`) on small synthetic files of the same layout."""
+import json
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from sasmamba_cli.commands.eval_h36m import register
+from sasmamba_cli.errors import InputError
+from sasmamba_cli.mocap.h36m import H36M32_TO_17, read_h36m_2d, read_h36m_3d
+from sasmamba_cli.mocap.h36m_protocol import (Sequence, evaluate_sequences, load_cameras, paired_sequences,
+                                              quaternion_to_matrix)
+
+FOCAL, CX, CY = 1145.0, 500.0, 500.0
+
+
+def _quat_look_at(center, target):
+    """A camera quaternion (w, x, y, z), camera rotation in the world, looking from center at target
+    with image y pointing down (world Z up)."""
+    z = target - center
+    z /= np.linalg.norm(z)
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z], 1)                         # camera axes in world coordinates (columns)
+    from scipy.spatial.transform import Rotation
+    qx, qy, qz, qw = Rotation.from_matrix(R).as_quat()
+    return np.array([qw, qx, qy, qz])
+
+
+def _body(frames, rng, offset):
+    """(F, 32, 3) metres, Z up: a standing person swaying, joints scattered around a skeleton."""
+    t = np.arange(frames)[:, None, None] / 50.0
+    base = rng.normal(0, 0.25, (32, 3)) + [0, 0, 1.0]
+    return base + offset + 0.05 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6, (32, 3)))
+
+
+def _write_files(tmp_path, rng, frames=60):
+    centers = [np.array([3500.0, 0, 1500]), np.array([0, 3500.0, 1500]), np.array([-3500.0, 0, 1500]),
+               np.array([0, -3500.0, 1500])]
+    world_m, pos2d, cams = {}, {}, {}
+    for subject in ("S1", "S9", "S11"):
+        world_m[subject] = {a: _body(frames + k, rng, [0.1 * k, 0, 0]) for k, a in enumerate(["Walking 1", "Walking", "Sitting"])}
+        cams[subject] = [{"id": str(i), "width": 1000, "height": 1002,
+                          "orientation": _quat_look_at(c, np.array([0, 0, 1000.0])).tolist(),
+                          "translation_mm": c.tolist()} for i, c in enumerate(centers)]
+        pos2d[subject] = {}
+        for action, w in world_m[subject].items():
+            xs = []
+            for c in cams[subject]:
+                R_wc = quaternion_to_matrix(c["orientation"]).T
+                cam = (w[:, list(H36M32_TO_17)] * 1000 - np.array(c["translation_mm"])) @ R_wc.T
+                xs.append(np.stack([FOCAL * cam[..., 0] / cam[..., 2] + CX, FOCAL * cam[..., 1] / cam[..., 2] + CY], -1)[:-2])
+            pos2d[subject][action] = xs                # two frames shorter than the 3D, as some real takes are
+    np.savez(tmp_path / "data_3d_h36m.npz", positions_3d=world_m)
+    np.savez(tmp_path / "data_2d_h36m_test.npz", positions_2d=pos2d, metadata={"num_joints": 17, "layout_name": "h36m"})
+    (tmp_path / "cameras.json").write_text(json.dumps(cams))
+    return tmp_path / "data_3d_h36m.npz", tmp_path / "data_2d_h36m_test.npz", tmp_path / "cameras.json"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return _write_files(tmp_path_factory.mktemp("h36m"), np.random.default_rng(0))
+
+
+def _sequences(files, subjects=("S9", "S11")):
+    p3, p2, pc = files
+    world = read_h36m_3d(p3, trust_pickle=True, world_axes=True)
+    pos2d, _ = read_h36m_2d(p2, trust_pickle=True)
+    return paired_sequences(world, pos2d, load_cameras(pc), subjects)
+
+
+def test_quaternion_is_a_rotation_and_matches_a_known_case():
+    R = quaternion_to_matrix([np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)])     # 90 degrees about z
+    np.testing.assert_allclose(R @ [1, 0, 0], [0, 1, 0], atol=1e-12)
+    np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
+
+
+def test_camera_space_targets_reproject_onto_the_2d_detections(files):
+    """The convention X_cam = R(q)^T (X - C): camera-space targets project back to the 2D file."""
+    seqs = _sequences(files)
+    assert len(seqs) == 2 * 3 * 4                                   # subjects x actions x cameras
+    for s in seqs:
+        assert s.kp2d_px.shape[0] == s.target_cam_mm.shape[0]        # cut to the shorter length
+        assert (s.target_cam_mm[..., 2] > 1000).all()                # in front of every camera
+        proj = np.stack([FOCAL * s.target_cam_mm[..., 0] / s.target_cam_mm[..., 2] + CX,
+                         FOCAL * s.target_cam_mm[..., 1] / s.target_cam_mm[..., 2] + CY], -1)
+        np.testing.assert_allclose(proj, s.kp2d_px, atol=1e-6)
+        assert (s.width, s.height) == (1000, 1002)
+
+
+def test_rotation_matrix_cameras_equal_quaternion_cameras(files, tmp_path):
+    cams = json.loads(files[2].read_text())
+    for subject in cams:
+        for c in cams[subject]:
+            c["rotation"] = quaternion_to_matrix(c.pop("orientation")).T.tolist()
+    (tmp_path / "cams_R.json").write_text(json.dumps(cams))
+    a, b = load_cameras(files[2]), load_cameras(tmp_path / "cams_R.json")
+    for ca, cb in zip(a["S9"], b["S9"]):
+        np.testing.assert_allclose(ca.R_wc, cb.R_wc, atol=1e-12)
+
+
+def test_perfect_and_perturbed_predictions_score_as_expected(files):
+    seqs = _sequences(files)
+    perfect = evaluate_sequences(lambda s: s.target_cam_mm / 1000.0, seqs)
+    assert perfect["mpjpe"] == pytest.approx(0, abs=1e-9) and perfect["p_mpjpe"] == pytest.approx(0, abs=1e-6)
+    assert set(perfect["per_action"]) == {"Walking", "Sitting"}     # 'Walking 1' and 'Walking' are one action
+
+    def off(s: Sequence):                  # 17 mm off on one joint in Sitting only, plus a global shift
+        p = s.target_cam_mm.copy() + 500.0
+        if s.action == "Sitting":
+            p[:, 5, 0] += 17.0
+        return p / 1000.0
+    res = evaluate_sequences(off, seqs)
+    assert res["per_action"]["Sitting"]["mpjpe"] == pytest.approx(1.0)     # 17 mm / 17 joints
+    assert res["per_action"]["Walking"]["mpjpe"] == pytest.approx(0, abs=1e-9)
+    assert res["mpjpe"] == pytest.approx(0.5)                              # mean over the two actions
+    assert res["frames"] == sum(len(s.kp2d_px) for s in seqs)
+
+
+def test_missing_pieces_are_clear_errors(files, tmp_path):
+    p3, p2, pc = files
+    world = read_h36m_3d(p3, trust_pickle=True, world_axes=True)
+    pos2d, _ = read_h36m_2d(p2, trust_pickle=True)
+    with pytest.raises(InputError, match="subject S5 is not in the 3D file"):
+        paired_sequences(world, pos2d, load_cameras(pc), ["S5"])
+    cams = json.loads(pc.read_text())
+    del cams["S11"]
+    (tmp_path / "c.json").write_text(json.dumps(cams))
+    with pytest.raises(InputError, match="S11 is not in the cameras file"):
+        paired_sequences(world, pos2d, load_cameras(tmp_path / "c.json"), ["S9", "S11"])
+    cams = json.loads(pc.read_text())
+    cams["S9"][0]["orientation"] = [1, 2]
+    (tmp_path / "c2.json").write_text(json.dumps(cams))
+    with pytest.raises(InputError, match="S9 camera 0"):
+        load_cameras(tmp_path / "c2.json")
+
+
+def test_eval_h36m_command_lifts_every_sequence_with_the_shipped_weights(files, tmp_path):
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    p3, p2, pc = files
+    r = CliRunner().invoke(app, ["eval-h36m", str(p3), str(p2), "--cameras", str(pc), "--trust-pickle",
+                                 "--out", str(tmp_path / "r.json")])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["sequences"] == 24 and set(res["per_action"]) == {"Walking", "Sitting"}
+    assert np.isfinite(res["mpjpe"]) and 0 < res["p_mpjpe"] <= res["mpjpe"]
+    assert len(res["weights_sha256"]) == 64
+    r = CliRunner().invoke(app, ["eval-h36m", str(p3), str(p2), "--cameras", str(pc)])
+    assert r.exit_code == 2 and "trust-pickle" in r.output
