@@ -10,11 +10,11 @@ set -u
 T0=$SECONDS
 BUDGET=${BUDGET:-540}            # seconds this script may take in all
 BENCH_RESERVE=${BENCH_RESERVE:-200}
-O=${OUT:-/tmp/gpu_out}
+O=${OUT:-${TMPDIR:-/tmp}/gpu_out}
 mkdir -p "$O/bench" work_data runs
 exec > >(tee -a "$O/log.txt") 2>&1
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-PP=/tmp/sasmamba_pp
+PP=${TMPDIR:-/tmp}/sasmamba_pp
 mkdir -p $PP
 ln -sfn "$PWD/models" $PP/sasmamba_models
 ln -sfn "$PWD/sasmamba_cli" $PP/sasmamba_cli
