@@ -144,5 +144,39 @@ def h36m(
     typer.echo(f"wrote {out}\n{_summary(ds)}")
 
 
+@data_app.command("h36m-2d")
+def h36m_2d(
+    positions_3d: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                                 help="VideoPose3D data_3d_h36m.npz (you supply it).")],
+    positions_2d: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                                 help="VideoPose3D data_2d_h36m_<detector>.npz.")],
+    cameras: Annotated[Path, typer.Option("--cameras", exists=True, dir_okay=False,
+                                          help="Cameras JSON (format: docs/data.md, 'Human3.6M').")],
+    out: Annotated[Path, typer.Option("--out", help="Output .npz (written atomically).")],
+    subjects: Annotated[str, typer.Option(help="Comma-separated subjects.")] = "S1,S5,S6,S7,S8,S9,S11",
+    fps: Annotated[float, typer.Option("--fps", min=1.0, help="Target frame rate.")] = 30.0,
+    trust_pickle: Annotated[bool, typer.Option(
+        "--trust-pickle", help="Required: both files are pickles, which can run code when loaded. "
+                               "Only pass it for files you obtained yourself.")] = False,
+):
+    """Pair Human3.6M's 2D detections with the 3D in each camera: a dataset to train and evaluate
+    on real 2D (the papers' protocol; `sasmamba train ... --split h36m`)."""
+    from ..errors import SasmambaError
+    from ..mocap.dataset import save_dataset
+    from ..mocap.h36m import read_h36m_2d, read_h36m_3d
+    from ..mocap.h36m_protocol import load_cameras, paired_dataset, paired_sequences
+
+    try:
+        world = read_h36m_3d(positions_3d, trust_pickle=trust_pickle, world_axes=True)
+        pos2d, _ = read_h36m_2d(positions_2d, trust_pickle=trust_pickle)
+        seqs = paired_sequences(world, pos2d, load_cameras(cameras),
+                                [s.strip() for s in subjects.split(",") if s.strip()])
+        ds = paired_dataset(seqs, fps)
+    except SasmambaError as e:
+        _fail(str(e))
+    save_dataset(ds, out)
+    typer.echo(f"wrote {out} (paired: real 2D + camera-space 3D)\n{_summary(ds)}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")

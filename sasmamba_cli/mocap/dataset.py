@@ -7,6 +7,16 @@ Layout (``np.load(path, allow_pickle=False)`` reads every key):
 * ``clip_start`` int64 (n_clips + 1,): clip k is rows ``clip_start[k]:clip_start[k+1]``.
 * ``clip_id``, ``source``, ``subject``, ``group``, ``licence``: unicode (n_clips,).
 * ``fps``        float64 scalar (frame rate of every clip).
+
+A **paired** dataset (real 2D observations, e.g. Human3.6M's detections in one camera per clip;
+``sasmamba data h36m-2d``) adds
+
+* ``kp2d_px``    float32 (F_total, 17, 2) H36M-17 2D keypoints, pixels, origin top-left;
+* ``image_wh``   int64 (n_clips, 2) image width and height per clip;
+
+and then ``h36m_mm`` holds the joints in that clip's *camera* (mm, x right, y down, z forward;
+``coco_mm`` is a copy, unused): training and evaluation take the 2D from the file instead of
+virtual cameras (:func:`sasmamba_cli.training.observe.observe`).
 """
 from __future__ import annotations
 
@@ -51,6 +61,12 @@ class MocapDataset:
     group: np.ndarray
     licence: np.ndarray
     fps: float
+    kp2d_px: np.ndarray | None = None      # paired datasets only (see the module docstring)
+    image_wh: np.ndarray | None = None
+
+    @property
+    def paired(self) -> bool:
+        return self.kp2d_px is not None
 
     @property
     def num_clips(self) -> int:
@@ -94,9 +110,11 @@ def save_dataset(ds: MocapDataset, path: str | os.PathLike) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            extra = {"kp2d_px": ds.kp2d_px.astype(np.float32), "image_wh": ds.image_wh.astype(np.int64)} \
+                if ds.paired else {}
             np.savez(f, h36m_mm=ds.h36m_mm.astype(np.float32), coco_mm=ds.coco_mm.astype(np.float32),
                      clip_start=ds.clip_start.astype(np.int64), fps=np.float64(ds.fps),
-                     **{m: np.asarray(getattr(ds, m), dtype=np.str_) for m in META_KEYS})
+                     **{m: np.asarray(getattr(ds, m), dtype=np.str_) for m in META_KEYS}, **extra)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -124,8 +142,14 @@ def load_dataset(path: str | os.PathLike) -> MocapDataset:
     except (OSError, ValueError) as e:
         raise InputError(f"cannot read dataset {path}: {e}") from e
     ds = MocapDataset(d["h36m_mm"], d["coco_mm"], d["clip_start"].astype(np.int64),
-                      fps=float(d["fps"]), **{m: d[m] for m in META_KEYS})
+                      fps=float(d["fps"]), **{m: d[m] for m in META_KEYS},
+                      kp2d_px=d.get("kp2d_px"), image_wh=d.get("image_wh"))
     n = ds.num_clips
+    if ds.paired and (ds.kp2d_px.shape != (ds.num_frames, 17, 2) or ds.image_wh is None
+                      or ds.image_wh.shape != (n, 2)):
+        raise InputError(f"{path}: inconsistent paired dataset (kp2d_px "
+                         f"{ds.kp2d_px.shape}, expected {(ds.num_frames, 17, 2)}; image_wh "
+                         f"{None if ds.image_wh is None else ds.image_wh.shape}, expected {(n, 2)})")
     if ds.clip_start.shape != (n + 1,) or ds.clip_start[-1] != ds.num_frames or \
             ds.coco_mm.shape != ds.h36m_mm.shape or ds.h36m_mm.shape[1:] != (17, 3):
         raise InputError(f"{path}: inconsistent dataset (clips {n}, clip_start {ds.clip_start.shape}, "
@@ -137,6 +161,11 @@ def merge_datasets(parts: list[MocapDataset]) -> MocapDataset:
     """Concatenate datasets with the same fps (clip ids must stay unique)."""
     if not parts:
         raise InputError("nothing to merge: expected at least one dataset")
+    if any(p.paired for p in parts) and len(parts) > 1:
+        raise InputError("cannot merge a paired (real 2D) dataset with others: their clips are seen "
+                         "through different inputs; train on one kind at a time")
+    if len(parts) == 1:
+        return parts[0]
     rates = {p.fps for p in parts}
     if len(rates) > 1:
         raise InputError(f"cannot merge datasets with different fps {sorted(rates)}; rebuild them "
@@ -146,11 +175,19 @@ def merge_datasets(parts: list[MocapDataset]) -> MocapDataset:
 
 
 def load_split(split_file: str | os.PathLike | None = None) -> dict:
-    """Read a split JSON (default: the committed ``data/split_v1.json``)."""
+    """Read a split JSON: a path, a bundled name (``v1``, ``h36m``: ``data/split_<name>.json``),
+    or None for the committed ``data/split_v1.json``."""
+    bundled = resources.files("sasmamba_cli.data")
     if split_file is None:
-        text = resources.files("sasmamba_cli.data").joinpath("split_v1.json").read_text()
+        text = bundled.joinpath("split_v1.json").read_text()
+    elif not Path(split_file).exists() and bundled.joinpath(f"split_{split_file}.json").is_file():
+        text = bundled.joinpath(f"split_{split_file}.json").read_text()     # a bundled split by name
     else:
-        text = Path(split_file).read_text()
+        try:
+            text = Path(split_file).read_text()
+        except OSError as e:
+            raise InputError(f"cannot read split file {split_file}: {e}; expected a JSON path or a "
+                             "bundled name (v1, h36m)") from e
     spec = json.loads(text)
     for part in ("val", "test"):
         spec.setdefault(part, {})

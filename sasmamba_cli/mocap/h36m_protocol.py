@@ -35,7 +35,9 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from .h36m import H36M_FPS, action_group
+from .dataset import MocapDataset
+from .h36m import H36M_FPS, H36M_LICENCE, action_group
+from .resample import resample
 
 TEST_SUBJECTS = ("S9", "S11")
 
@@ -179,3 +181,29 @@ def lifter_predictor(lifter, flip_tta: bool = True) -> Callable[[Sequence], np.n
         kp = np.concatenate([seq.kp2d_px, np.ones(seq.kp2d_px.shape[:2] + (1,))], -1)
         return lift_sequences(lifter, [kp], seq.width, seq.height, H36M_FPS, LiftOptions(flip_tta=flip_tta))[0]
     return predict
+
+
+def paired_dataset(seqs: list[Sequence], fps: float = 30.0) -> MocapDataset:
+    """A paired dataset (real 2D + camera-space 3D per clip; :mod:`.dataset`) of ``seqs``, one
+    clip per (subject, action, camera), resampled from 50 Hz to ``fps``. Source ``h36m``, group
+    ``h36m/<action>``, so the bundled splits hold S9 / S11 out for test (``--split h36m`` also
+    holds S8 out for validation)."""
+    kp, cam, starts, wh, meta = [], [], [0], [], {k: [] for k in ("clip_id", "source", "subject", "group", "licence")}
+    for s in seqs:
+        k2 = resample(s.kp2d_px, H36M_FPS, fps)
+        k3 = resample(s.target_cam_mm, H36M_FPS, fps)
+        n = min(len(k2), len(k3))
+        kp.append(k2[:n])
+        cam.append(k3[:n])
+        starts.append(starts[-1] + n)
+        wh.append((s.width, s.height))
+        for key, v in (("clip_id", f"h36m/{s.subject}/{s.action}/cam{s.camera}"), ("source", "h36m"),
+                       ("subject", s.subject), ("group", f"h36m/{action_group(s.action)}"),
+                       ("licence", H36M_LICENCE)):
+            meta[key].append(v)
+    if not seqs:
+        raise InputError("no sequences to put in the dataset")
+    h = np.concatenate(cam).astype(np.float32)
+    return MocapDataset(h, h.copy(), np.asarray(starts, np.int64), fps=float(fps),
+                        **{k: np.array(v, dtype=np.str_) for k, v in meta.items()},
+                        kp2d_px=np.concatenate(kp).astype(np.float32), image_wh=np.asarray(wh, np.int64))

@@ -14,6 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..errors import InputError
 from ..mocap.dataset import MocapDataset
 from ..pipeline.smooth import NO_SMOOTHING, SmoothSpec, apply_smoothing
 from ..pipeline.swaps import repair_keypoints
@@ -22,7 +23,8 @@ SWAP_OBSERVED_CONF = 0.5     # sasmamba lift's default --kp-threshold: weaker jo
 from ..skeleton import coco_to_h36m, flip_h36m, lifter_input
 from .metrics import clip_metrics
 from .sampler import eval_windows
-from .virtual import VirtualConfig, virtual_capture
+from .observe import observe
+from .virtual import VirtualConfig
 
 
 def predict_windows(model, x: np.ndarray, window: int, flip_tta: bool) -> np.ndarray:
@@ -100,9 +102,12 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
         if max_frames_per_clip:
             b = min(b, a + max_frames_per_clip)
         rng = np.random.default_rng([seed, k])
-        s = virtual_capture(ds.h36m_mm[a:b], ds.coco_mm[a:b], rng, virtual or VirtualConfig())
+        s = observe(ds, k, np.arange(a, b), rng, virtual)
         kp2d = s.kp2d_px
         if swap_penalty is not None:
+            if s.coco2d_px is None:
+                raise InputError("swap repair works on the simulated COCO detections of mocap "
+                                 "datasets; this paired dataset has real H36M-17 2D: drop --fix-swaps")
             coco = np.asarray(s.coco2d_px, np.float64)
             coco, _ = repair_keypoints(coco, coco[..., 2] >= SWAP_OBSERVED_CONF, penalty=swap_penalty)
             kp2d = coco_to_h36m(coco)

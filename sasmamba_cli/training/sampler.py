@@ -1,7 +1,8 @@
 """Turn mocap clips into (2D input, 3D target) training windows through virtual capture.
 
 Every sample goes through the same 2D path as inference: virtual COCO-17 detections ->
-``coco_to_h36m`` -> ``lifter_input`` (screen normalisation). Targets are root-relative H36M joints
+``coco_to_h36m`` -> ``lifter_input`` (screen normalisation); a paired dataset's real 2D goes
+straight to ``lifter_input`` (:mod:`.observe`). Targets are root-relative H36M joints
 in camera coordinates, metres.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 
 from ..mocap.dataset import MocapDataset
 from ..skeleton import flip_h36m, lifter_input
-from .virtual import virtual_capture
+from .observe import observe
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ def window_sample(ds: MocapDataset, clip: int, start: int, window: int, rng: np.
     """One window ``[start, start + window)`` of ``clip`` (edge-padded if the clip is shorter)."""
     a, b = int(ds.clip_start[clip]), int(ds.clip_start[clip + 1])
     idx = np.clip(np.arange(start, start + window), 0, b - a - 1) + a
-    s = virtual_capture(ds.h36m_mm[idx], ds.coco_mm[idx], rng)
+    s = observe(ds, clip, idx, rng)
     x = lifter_input(s.kp2d_px, s.width, s.height, in_chans)
     y = s.target_cam_m - s.target_cam_m[:, :1]
     if flip:                     # flip_h36m negates channel 0 only, so a conf channel is kept

@@ -207,8 +207,10 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
         raise InputError(f"cannot set up training: {e}") from e
     _atomic_json(cfg_path, cfg.to_dict())      # only once the data and the model are known to work
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    layout = ("H36M-17 2D keypoints of a paired dataset (real detections, e.g. Human3.6M's)" if ds.paired
+              else "H36M-17 from COCO-17 via skeletons.json coco17_to_h36m17")
     base_meta = {"skeleton": "h36m17", "window": cfg.window, "fps": float(ds.fps),
-                 "input": {"layout": "H36M-17 from COCO-17 via skeletons.json coco17_to_h36m17",
+                 "input": {"layout": layout,
                            "normalisation": "screen: x' = 2x/w - 1, y' = 2y/w - h/w", "in_chans": cfg.in_chans},
                  "output": {"units": "m", "axes": "camera: x right, y down, z forward", "root_relative": True},
                  "data": {"files": [Path(p).name for p in cfg.data],
