@@ -85,6 +85,7 @@ def main():
             lines.append(f"| {label} | {count_parameters(m):,} | {batch} | failed: {str(e)[:80]} | | | |")
             print(lines[-1], flush=True)
             del m, opt, x, y
+            loss = None
             if cuda:
                 torch.cuda.empty_cache()
             continue
