@@ -69,7 +69,7 @@ def main():
         y = torch.randn(batch, cfg.max_frames, 17, 3, device=dev)
         if cuda:
             torch.cuda.reset_peak_memory_stats(dev)
-        ts = []
+        ts, failed = [], None
         try:
             for i in range(args.steps + 1):
                 sync()
@@ -82,19 +82,17 @@ def main():
                 if i:
                     ts.append(time.perf_counter() - t)
         except (RuntimeError, MemoryError) as e:     # out of memory
-            lines.append(f"| {label} | {count_parameters(m):,} | {batch} | failed: {str(e)[:80]} | | | |")
-            print(lines[-1], flush=True)
-            del m, opt, x, y
-            loss = None
-            if cuda:
-                torch.cuda.empty_cache()
-            continue
-        s = min(ts)
-        fps = batch * cfg.max_frames / s
-        lines.append(f"| {label} | {count_parameters(m):,} | {batch} | {s:.3f} | {batch / s:.2f} | {fps:.0f} | "
-                     f"{159121 / fps / 3600:.2f} h |"
-                     + (f" {torch.cuda.max_memory_allocated(dev) / 2 ** 20:.0f} |" if cuda else ""))
-        del m, opt, x, y
+            failed = str(e)[:80]
+        params = count_parameters(m)
+        if failed:
+            lines.append(f"| {label} | {params:,} | {batch} | failed: {failed} | | | |")
+        else:
+            s = min(ts)
+            fps = batch * cfg.max_frames / s
+            lines.append(f"| {label} | {params:,} | {batch} | {s:.3f} | {batch / s:.2f} | {fps:.0f} | "
+                         f"{159121 / fps / 3600:.2f} h |"
+                         + (f" {torch.cuda.max_memory_allocated(dev) / 2 ** 20:.0f} |" if cuda else ""))
+        m = opt = x = y = loss = None                   # free the GPU memory before the next row
         if cuda:
             torch.cuda.empty_cache()
         print(lines[-1], flush=True)
