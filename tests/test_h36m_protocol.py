@@ -26,7 +26,7 @@ def _quat_look_at(center, target):
     R = np.stack([x, y, z], 1)                         # camera axes in world coordinates (columns)
     from scipy.spatial.transform import Rotation
     qx, qy, qz, qw = Rotation.from_matrix(R).as_quat()
-    return np.array([qw, qx, qy, qz])
+    return np.array([qw, qx, qy, qz]), R.T                # and the world -> camera matrix, independently
 
 
 def _body(frames, rng, offset):
@@ -42,14 +42,14 @@ def _write_files(tmp_path, rng, frames=60):
     world_m, pos2d, cams = {}, {}, {}
     for subject in ("S1", "S9", "S11"):
         world_m[subject] = {a: _body(frames + k, rng, [0.1 * k, 0, 0]) for k, a in enumerate(["Walking 1", "Walking", "Sitting"])}
-        cams[subject] = [{"id": str(i), "width": 1000, "height": 1002,
-                          "orientation": _quat_look_at(c, np.array([0, 0, 1000.0])).tolist(),
-                          "translation_mm": c.tolist()} for i, c in enumerate(centers)]
+        looks = [_quat_look_at(c, np.array([0, 0, 1000.0])) for c in centers]
+        cams[subject] = [{"id": str(i), "width": 1000, "height": 1002 if i % 2 == 0 else 1000,
+                          "orientation": q.tolist(), "translation_mm": c.tolist()}
+                         for i, (c, (q, _)) in enumerate(zip(centers, looks))]
         pos2d[subject] = {}
         for action, w in world_m[subject].items():
             xs = []
-            for c in cams[subject]:
-                R_wc = quaternion_to_matrix(c["orientation"]).T
+            for c, (_, R_wc) in zip(cams[subject], looks):      # projected without the code under test
                 cam = (w[:, list(H36M32_TO_17)] * 1000 - np.array(c["translation_mm"])) @ R_wc.T
                 xs.append(np.stack([FOCAL * cam[..., 0] / cam[..., 2] + CX, FOCAL * cam[..., 1] / cam[..., 2] + CY], -1)[:-2])
             pos2d[subject][action] = xs                # two frames shorter than the 3D, as some real takes are
@@ -87,7 +87,7 @@ def test_camera_space_targets_reproject_onto_the_2d_detections(files):
         proj = np.stack([FOCAL * s.target_cam_mm[..., 0] / s.target_cam_mm[..., 2] + CX,
                          FOCAL * s.target_cam_mm[..., 1] / s.target_cam_mm[..., 2] + CY], -1)
         np.testing.assert_allclose(proj, s.kp2d_px, atol=1e-6)
-        assert (s.width, s.height) == (1000, 1002)
+        assert (s.width, s.height) == ((1000, 1002) if s.camera % 2 == 0 else (1000, 1000))
 
 
 def test_rotation_matrix_cameras_equal_quaternion_cameras(files, tmp_path):
@@ -114,10 +114,17 @@ def test_perfect_and_perturbed_predictions_score_as_expected(files):
         return p / 1000.0
     res = evaluate_sequences(off, seqs)
     assert res["per_action"]["Sitting"]["mpjpe"] == pytest.approx(1.0)     # 17 mm / 17 joints
+    assert res["per_action"]["Sitting"]["p_mpjpe"] > 0.1       # no similarity transform undoes one joint's error
     assert res["per_action"]["Walking"]["mpjpe"] == pytest.approx(0, abs=1e-9)
     assert res["mpjpe"] == pytest.approx(0.5)                              # mean over the two actions
     assert res["frames"] == sum(len(s.kp2d_px) for s in seqs)
 
+    def similar(s: Sequence):              # rotated 30 degrees and scaled 1.2: protocol 2 removes both
+        c, si = np.cos(np.pi / 6), np.sin(np.pi / 6)
+        rel = s.target_cam_mm - s.target_cam_mm[:, :1]
+        return 1.2 * rel @ np.array([[c, -si, 0], [si, c, 0], [0, 0, 1.0]]).T / 1000.0
+    res = evaluate_sequences(similar, seqs)
+    assert res["p_mpjpe"] == pytest.approx(0, abs=1e-6) and res["mpjpe"] > 50
 
 def test_missing_pieces_are_clear_errors(files, tmp_path):
     p3, p2, pc = files
@@ -135,6 +142,12 @@ def test_missing_pieces_are_clear_errors(files, tmp_path):
     (tmp_path / "c2.json").write_text(json.dumps(cams))
     with pytest.raises(InputError, match="S9 camera 0"):
         load_cameras(tmp_path / "c2.json")
+    cams = json.loads(pc.read_text())
+    del cams["S9"][1]["orientation"]
+    cams["S9"][1]["rotation"] = np.diag([1.0, 1.0, -1.0]).tolist()     # a mirror, not a rotation
+    (tmp_path / "c3.json").write_text(json.dumps(cams))
+    with pytest.raises(InputError, match="S9 camera 1: the rotation is not"):
+        load_cameras(tmp_path / "c3.json")
 
 
 def test_eval_h36m_command_lifts_every_sequence_with_the_shipped_weights(files, tmp_path):
@@ -174,16 +187,29 @@ def test_paired_dataset_trains_and_evaluates_on_the_real_2d(files, tmp_path):
     assert ds.paired and ds.num_clips == 3 * 3 * 4 and ds.fps == 30.0
     assert ds.kp2d_px.shape == (ds.num_frames, 17, 2) and ds.image_wh.tolist()[0] == [1000, 1002]
     assert ds.clip_id[0] == "h36m/S1/Sitting/cam0" and set(ds.source) == {"h36m"}
-    # the sampler's input is the file's 2D, normalised as at inference (confidence 1)
-    x, y = window_sample(ds, 0, 0, 9, np.random.default_rng(0), 3)
-    kp = np.concatenate([ds.kp2d_px[:9], np.ones((9, 17, 1), np.float32)], -1)
-    np.testing.assert_allclose(x, lifter_input(kp, 1000, 1002, 3), rtol=1e-6)
-    np.testing.assert_allclose(y, (ds.h36m_mm[:9] - ds.h36m_mm[:9, :1]) / 1000.0, rtol=1e-5, atol=1e-6)
+    # the sampler's input is the file's 2D, normalised as at inference (confidence 1) with the
+    # clip's own image size (cameras 1 and 3 are 1000 x 1000)
+    for clip in (0, 5):
+        a = int(ds.clip_start[clip])
+        x, y = window_sample(ds, clip, 2, 9, np.random.default_rng(0), 3)
+        kp = np.concatenate([ds.kp2d_px[a + 2:a + 11], np.ones((9, 17, 1), np.float32)], -1)
+        w, h = ds.image_wh[clip]
+        assert (w, h) == ((1000, 1002) if clip % 2 == 0 else (1000, 1000))
+        np.testing.assert_allclose(x, lifter_input(kp, w, h, 3), rtol=1e-6)
+        tgt = ds.h36m_mm[a + 2:a + 11]
+        np.testing.assert_allclose(y, (tgt - tgt[:, :1]) / 1000.0, rtol=1e-5, atol=1e-6)
     with pytest.raises(InputError, match="cannot merge a paired"):
         merge_datasets([ds, ds])
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"version": 1, "val": {"subjects": ["h36m/S9"]}, "test": {"subjects": ["h36m/S11"]}}))
     assert len(split_indices(ds, split, "train")) == 12 and len(split_indices(ds, "h36m", "test")) == 24
+    (tmp_path / "h36m").mkdir()                        # a folder named like the bundled split
+    monkey = pytest.MonkeyPatch()
+    monkey.chdir(tmp_path)
+    try:
+        assert len(split_indices(ds, "h36m", "test")) == 24
+    finally:
+        monkey.undo()
     run = train(TrainConfig(data=(str(tmp_path / "pairs.npz"),), out_dir=str(tmp_path / "run"), preset="tiny",
                             window=9, in_chans=3, batch_size=2, epoch_samples=4, epochs=1, val_clips=2,
                             val_max_frames=20, split=str(split), threads=1, device="cpu"))

@@ -161,10 +161,10 @@ def merge_datasets(parts: list[MocapDataset]) -> MocapDataset:
     """Concatenate datasets with the same fps (clip ids must stay unique)."""
     if not parts:
         raise InputError("nothing to merge: expected at least one dataset")
-    if any(p.paired for p in parts) and len(parts) > 1:
-        raise InputError("cannot merge a paired (real 2D) dataset with others: their clips are seen "
-                         "through different inputs; train on one kind at a time")
-    if len(parts) == 1:
+    if any(p.paired for p in parts):
+        if len(parts) > 1:
+            raise InputError("cannot merge a paired (real 2D) dataset with others: their clips are seen "
+                             "through different inputs; train on one kind at a time")
         return parts[0]
     rates = {p.fps for p in parts}
     if len(rates) > 1:
@@ -180,7 +180,7 @@ def load_split(split_file: str | os.PathLike | None = None) -> dict:
     bundled = resources.files("sasmamba_cli.data")
     if split_file is None:
         text = bundled.joinpath("split_v1.json").read_text()
-    elif not Path(split_file).exists() and bundled.joinpath(f"split_{split_file}.json").is_file():
+    elif not Path(split_file).is_file() and bundled.joinpath(f"split_{split_file}.json").is_file():
         text = bundled.joinpath(f"split_{split_file}.json").read_text()     # a bundled split by name
     else:
         try:

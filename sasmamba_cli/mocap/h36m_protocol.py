@@ -107,8 +107,9 @@ def load_cameras(path: str | os.PathLike) -> dict[str, list[Camera]]:
             except (KeyError, TypeError, ValueError) as e:
                 raise InputError(f"{where}: {e!r}; expected keys id, width, height, orientation or "
                                  "rotation, translation_mm") from e
-            if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-4):
-                raise InputError(f"{where}: the rotation is not a 3x3 rotation matrix")
+            if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or np.linalg.det(R) <= 0:
+                raise InputError(f"{where}: the rotation is not a 3x3 rotation matrix (orthonormal, "
+                                 "determinant +1)")
             if center.shape != (3,):
                 raise InputError(f"{where}: translation_mm must have 3 values, found {center.shape}")
             parsed.append(Camera(str(c.get("id", i)), width, height, R, center))
