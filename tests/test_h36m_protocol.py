@@ -10,7 +10,7 @@ from sasmamba_cli.commands.eval_h36m import register
 from sasmamba_cli.errors import InputError
 from sasmamba_cli.mocap.h36m import H36M32_TO_17, read_h36m_2d, read_h36m_3d
 from sasmamba_cli.mocap.h36m_protocol import (Sequence, evaluate_sequences, load_cameras, paired_sequences,
-                                              quaternion_to_matrix)
+                                              quaternion_to_matrix, read_paired_sequences)
 
 FOCAL, CX, CY = 1145.0, 500.0, 500.0
 
@@ -64,11 +64,8 @@ def files(tmp_path_factory):
     return _write_files(tmp_path_factory.mktemp("h36m"), np.random.default_rng(0))
 
 
-def _sequences(files, subjects=("S9", "S11")):
-    p3, p2, pc = files
-    world = read_h36m_3d(p3, trust_pickle=True, world_axes=True)
-    pos2d, _ = read_h36m_2d(p2, trust_pickle=True)
-    return paired_sequences(world, pos2d, load_cameras(pc), subjects)
+def _sequences(files, subjects="S9,S11"):
+    return read_paired_sequences(*files, subjects, trust_pickle=True)
 
 
 def test_quaternion_is_a_rotation_and_matches_a_known_case():

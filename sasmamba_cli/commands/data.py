@@ -7,6 +7,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from .eval_h36m import CamerasFile, Positions2D, Positions3D, TrustPickle
+
 data_app = typer.Typer(no_args_is_help=True, add_completion=False,
                        help="Build mocap training datasets (BVH / ASF+AMC / Human3.6M -> .npz).")
 
@@ -146,32 +148,22 @@ def h36m(
 
 @data_app.command("h36m-2d")
 def h36m_2d(
-    positions_3d: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
-                                                 help="VideoPose3D data_3d_h36m.npz (you supply it).")],
-    positions_2d: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
-                                                 help="VideoPose3D data_2d_h36m_<detector>.npz.")],
-    cameras: Annotated[Path, typer.Option("--cameras", exists=True, dir_okay=False,
-                                          help="Cameras JSON (format: docs/data.md, 'Human3.6M').")],
+    positions_3d: Positions3D,
+    positions_2d: Positions2D,
+    cameras: CamerasFile,
     out: Annotated[Path, typer.Option("--out", help="Output .npz (written atomically).")],
     subjects: Annotated[str, typer.Option(help="Comma-separated subjects.")] = "S1,S5,S6,S7,S8,S9,S11",
     fps: Annotated[float, typer.Option("--fps", min=1.0, help="Target frame rate.")] = 30.0,
-    trust_pickle: Annotated[bool, typer.Option(
-        "--trust-pickle", help="Required: both files are pickles, which can run code when loaded. "
-                               "Only pass it for files you obtained yourself.")] = False,
+    trust_pickle: TrustPickle = False,
 ):
     """Pair Human3.6M's 2D detections with the 3D in each camera: a dataset to train and evaluate
     on real 2D (the papers' protocol; `sasmamba train ... --split h36m`)."""
     from ..errors import SasmambaError
     from ..mocap.dataset import save_dataset
-    from ..mocap.h36m import read_h36m_2d, read_h36m_3d
-    from ..mocap.h36m_protocol import load_cameras, paired_dataset, paired_sequences
+    from ..mocap.h36m_protocol import paired_dataset, read_paired_sequences
 
     try:
-        world = read_h36m_3d(positions_3d, trust_pickle=trust_pickle, world_axes=True)
-        pos2d, _ = read_h36m_2d(positions_2d, trust_pickle=trust_pickle)
-        seqs = paired_sequences(world, pos2d, load_cameras(cameras),
-                                [s.strip() for s in subjects.split(",") if s.strip()])
-        ds = paired_dataset(seqs, fps)
+        ds = paired_dataset(read_paired_sequences(positions_3d, positions_2d, cameras, subjects, trust_pickle), fps)
     except SasmambaError as e:
         _fail(str(e))
     save_dataset(ds, out)

@@ -8,23 +8,30 @@ from typing import Annotated, Optional
 import typer
 
 
+# argument types shared with `sasmamba data h36m-2d`
+Positions3D = Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                             help="VideoPose3D data_3d_h36m.npz (you supply it).")]
+Positions2D = Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                             help="VideoPose3D data_2d_h36m_<detector>.npz, e.g. cpn_ft_h36m_dbb.")]
+CamerasFile = Annotated[Path, typer.Option("--cameras", exists=True, dir_okay=False,
+                                           help="Cameras JSON (format: docs/data.md, 'Human3.6M').")]
+TrustPickle = Annotated[bool, typer.Option(
+    "--trust-pickle", help="Required: both files are pickles, which can run code when loaded. "
+                           "Only pass it for files you obtained yourself.")]
+
+
 def register(app: typer.Typer) -> None:
     app.command("eval-h36m")(eval_h36m_cmd)
 
 
 def eval_h36m_cmd(
-    positions_3d: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
-                                                 help="VideoPose3D data_3d_h36m.npz (you supply it).")],
-    positions_2d: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
-                                                 help="VideoPose3D data_2d_h36m_<detector>.npz, e.g. cpn_ft_h36m_dbb.")],
-    cameras: Annotated[Path, typer.Option("--cameras", exists=True, dir_okay=False,
-                                          help="Cameras JSON (format: docs/data.md, 'Human3.6M').")],
+    positions_3d: Positions3D,
+    positions_2d: Positions2D,
+    cameras: CamerasFile,
     weights: Annotated[Optional[str], typer.Option(help="Checkpoint or bundled name; default: shipped weights.")] = None,
     subjects: Annotated[str, typer.Option(help="Comma-separated test subjects.")] = "S9,S11",
     flip_tta: Annotated[bool, typer.Option("--flip-tta/--no-flip-tta", help="Flip test-time augmentation.")] = True,
-    trust_pickle: Annotated[bool, typer.Option(
-        "--trust-pickle", help="Required: both files are pickles, which can run code when loaded. "
-                               "Only pass it for files you obtained yourself.")] = False,
+    trust_pickle: TrustPickle = False,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Also write the JSON result here.")] = None,
@@ -36,16 +43,13 @@ def eval_h36m_cmd(
 
     from ..errors import SasmambaError
     from ..export.atomic import write_text
-    from ..mocap.h36m import read_h36m_2d, read_h36m_3d
-    from ..mocap.h36m_protocol import evaluate_sequences, lifter_predictor, load_cameras, paired_sequences
+    from ..mocap.h36m_protocol import evaluate_sequences, lifter_predictor, read_paired_sequences
     from ..pipeline.lifting import load_lifter
     from ..training.trainer import resolve_device
 
     err = Console(stderr=True)
     try:
-        world = read_h36m_3d(positions_3d, trust_pickle=trust_pickle, world_axes=True)
-        pos2d, _ = read_h36m_2d(positions_2d, trust_pickle=trust_pickle)
-        seqs = paired_sequences(world, pos2d, load_cameras(cameras), [s.strip() for s in subjects.split(",") if s.strip()])
+        seqs = read_paired_sequences(positions_3d, positions_2d, cameras, subjects, trust_pickle)
         lifter = load_lifter(weights, device=str(resolve_device(device)))
         res = evaluate_sequences(lifter_predictor(lifter, flip_tta), seqs)
     except SasmambaError as e:

@@ -146,6 +146,19 @@ def paired_sequences(world_mm: dict, positions_2d: dict, cameras: dict[str, list
     return seqs
 
 
+def read_paired_sequences(positions_3d, positions_2d, cameras, subjects: str | list[str],
+                          trust_pickle: bool = False) -> list[Sequence]:
+    """Read the two VideoPose3D files and the cameras JSON and pair them (:func:`paired_sequences`);
+    ``subjects`` a list or a comma-separated string."""
+    from .h36m import read_h36m_2d, read_h36m_3d  # noqa: PLC0415
+
+    if isinstance(subjects, str):
+        subjects = [s.strip() for s in subjects.split(",") if s.strip()]
+    world = read_h36m_3d(positions_3d, trust_pickle=trust_pickle, world_axes=True)
+    pos2d, _ = read_h36m_2d(positions_2d, trust_pickle=trust_pickle)
+    return paired_sequences(world, pos2d, load_cameras(cameras), subjects)
+
+
 def evaluate_sequences(predict: Callable[[Sequence], np.ndarray], seqs: list[Sequence]) -> dict:
     """Score ``predict(seq) -> (F, 17, 3)`` root-relative metres on every sequence.
 
