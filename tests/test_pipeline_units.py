@@ -46,8 +46,13 @@ def test_window_round_trip_is_exact(length, window, overlap):
 @given(length=st.integers(60, 300), window=st.integers(12, 60), data=st.data())
 def test_merge_has_no_seam(length, window, data):
     """A fake lifter with a different bias per window: cross-fading spreads each bias change over
-    the shared frames, so no frame-to-frame step exceeds 2 x (bias jump / shared frames) + the
-    signal's own step; a hard cut would jump by the whole bias difference."""
+    the shared frames. While only neighbouring windows overlap (overlap <= window / 2, the
+    pipeline's default is window / 4) no frame-to-frame step exceeds 2 x (bias jump / shared
+    frames) + the signal's own step; a hard cut would jump by the whole bias difference. With
+    larger overlaps several windows cover a frame: the merge is then the per-frame weighted mean,
+    so a step is at most ptp(bias) x the total variation of the normalised weights between the two
+    frames (+ the signal's step), and that variation stays <= 4 / (shared + 1) (a hard cut: 1; a
+    sweep of lengths 60-300, windows 12-60 and every overlap peaks at 3.94 / (shared + 1))."""
     overlap = data.draw(st.integers(window // 4, window - 1))
     plan = plan_windows(length, window, overlap)
     assert len(plan.starts) == 1 or min(np.diff(plan.starts)) >= 1
@@ -59,11 +64,19 @@ def test_merge_has_no_seam(length, window, data):
     steps = np.abs(np.diff(merged[:, 0]))
     signal_step = np.abs(np.diff(signal[:, 0])).max()
     shared = [plan.starts[i - 1] + window - plan.starts[i] for i in range(1, len(plan.starts))]
-    if shared:
-        bound = 2 * np.ptp(bias) / (min(shared) + 1) * 1.001 + signal_step + 1e-9
-        assert steps.max() <= bound
     w = window_weights(plan)
     assert np.all(w > 0)
+    if shared and overlap <= window // 2:
+        bound = 2 * np.ptp(bias) / (min(shared) + 1) * 1.001 + signal_step + 1e-9
+        assert steps.max() <= bound
+    elif shared:
+        p = np.zeros((len(plan.starts), length))
+        for i, s in enumerate(plan.starts):
+            p[i, s:s + window] = w[i]
+        p /= p.sum(0, keepdims=True)
+        tv = 0.5 * np.abs(np.diff(p, axis=1)).sum(0)                     # (length - 1,)
+        assert np.all(steps <= np.ptp(bias) * tv + signal_step + 1e-9)
+        assert tv.max() <= 4 / (min(shared) + 1)
 
 
 def test_short_sequence_is_edge_padded_to_a_full_window():
