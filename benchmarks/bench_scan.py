@@ -2,8 +2,11 @@
 L=243*17=4131 tokens, G=4 groups), forward and forward+backward, per backend.
 
     python benchmarks/bench_scan.py [--out docs/benchmarks_scan.md] [--ref-backward] [--device cuda]
+                                    [--batch B] [--triton-sweep]
 
 `--ref-backward` also times the oracle's backward (autograd through 4131 loop steps: minutes).
+`--batch 32` gives the sizes of a training step (batch 32); `--triton-sweep` (CUDA) also times the
+``triton`` backend under each launch configuration (channel block x warps, SASMAMBA_TRITON_LAUNCH).
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ def main():
     ap.add_argument("--ref-backward", action="store_true")
     ap.add_argument("--length", type=int, default=243 * 17)
     ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--triton-sweep", action="store_true")
     args = ap.parse_args()
     import torch
 
@@ -33,15 +38,22 @@ def main():
             torch.cuda.synchronize(dev)
 
     torch.manual_seed(0)
-    b, d, n, g, length = 1, 512, 16, 4, args.length
+    b, d, n, g, length = args.batch, 512, 16, 4, args.length
     def inputs():
         u, delta = torch.randn(b, d, length), torch.randn(b, d, length)
         A = -torch.exp(torch.log(torch.arange(1, n + 1.0)).repeat(d, 1))
         B, C = torch.randn(b, g, n, length), torch.randn(b, g, n, length)
         return [t.to(dev).requires_grad_() for t in (u, delta, A, B, C, torch.ones(d), torch.randn(d))]
     rows = {}
-    extra = ["mamba"] if "mamba" in available_backends(dev) else []
-    for backend in ["sequential", "chunked", *extra, "ref"]:
+    extra = [k for k in ("triton", "mamba") if k in available_backends(dev)]
+    runs = [(k, "") for k in ["sequential", "chunked", *extra, "ref"]]
+    if args.triton_sweep and "triton" in extra:
+        runs[-1:-1] = [("triton", f"{cap}x{w}") for cap in (8, 16, 32) for w in (1, 2, 4)]
+    for backend, launch in runs:
+        if launch:
+            os.environ["SASMAMBA_TRITON_LAUNCH"] = launch
+        else:
+            os.environ.pop("SASMAMBA_TRITON_LAUNCH", None)
         x = inputs()
         with torch.no_grad():
             selective_scan(*x, backend=backend)
@@ -60,8 +72,9 @@ def main():
             y.sum().backward()
             sync()
             bwd = time.perf_counter() - t
-        rows[backend] = (fwd, bwd)
-        print(backend, fwd, bwd, flush=True)
+        name = f"{backend} {launch}" if launch else backend
+        rows[name] = (fwd, bwd)
+        print(name, fwd, bwd, flush=True)
     ref_f, ref_b = rows["ref"]
     where = f"CUDA: {torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else "CPU"
     lines = [f"# Selective-scan benchmark ({where})", "",

@@ -24,12 +24,16 @@ Backends
              decay), so it cannot overflow for any ``dt >= 0`` and ``A < 0``. Its backward is the
              same scan run in reverse (custom autograd), so memory stays O(L * D * N).
              Needs ~2 sqrt(L) sequential steps instead of L: the CUDA fallback.
+``triton``   our fused Triton kernel (:mod:`scan_triton`): the state lives in registers, the
+             forward keeps one checkpoint per 64 steps and the backward recomputes a chunk at a
+             time, so training memory is ~1/64 of ``chunked``'s. CUDA tensors (or any tensors
+             under ``TRITON_INTERPRET=1``, Triton's CPU interpreter, which the tests use).
 ``mamba``    mamba-ssm's fused CUDA kernel (``selective_scan_fn``), CUDA tensors only. The
              import happens lazily in :func:`load_mamba_kernel`, the only place that touches
              mamba_ssm.
 
 ``backend="auto"`` picks ``sequential`` on CPU; on CUDA ``mamba`` when the kernel imports, else
-``chunked``.
+``triton`` when Triton imports (it ships with CUDA builds of torch), else ``chunked``.
 The environment variable ``SASMAMBA_SCAN`` forces a backend globally.
 """
 from __future__ import annotations
@@ -41,7 +45,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-BACKENDS = ("ref", "sequential", "chunked", "mamba")
+BACKENDS = ("ref", "sequential", "chunked", "triton", "mamba")
 
 
 class ScanBackendError(RuntimeError):
@@ -62,10 +66,28 @@ def load_mamba_kernel():
     return selective_scan_fn
 
 
+@functools.lru_cache(maxsize=1)
+def load_triton_scan():
+    """Return the :mod:`scan_triton` module or ``None`` when Triton cannot be imported.
+
+    The only place that imports ``triton`` (through :mod:`scan_triton`)."""
+    try:
+        from . import scan_triton  # noqa: PLC0415
+    except Exception:  # ImportError, a Triton without a usable backend ...
+        return None
+    return scan_triton
+
+
+def _triton_interpreted() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "") == "1"
+
+
 def available_backends(device: torch.device | str = "cpu") -> list[str]:
     """Backends that can run on ``device`` on this machine."""
     device = torch.device(device)
     out = ["ref", "sequential", "chunked"]
+    if (device.type == "cuda" or _triton_interpreted()) and load_triton_scan() is not None:
+        out.append("triton")
     if device.type == "cuda" and load_mamba_kernel() is not None:
         out.append("mamba")
     return out
@@ -78,7 +100,9 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     if backend == "auto":
         if device.type != "cuda":
             return "sequential"
-        return "mamba" if load_mamba_kernel() is not None else "chunked"
+        if load_mamba_kernel() is not None:
+            return "mamba"
+        return "triton" if load_triton_scan() is not None else "chunked"
     if backend not in BACKENDS:
         raise ScanBackendError(f"unknown scan backend {backend!r}; expected one of {BACKENDS} or 'auto'")
     if backend == "mamba":
@@ -88,6 +112,14 @@ def resolve_backend(backend: str, device: torch.device) -> str:
         if load_mamba_kernel() is None:
             raise ScanBackendError("scan backend 'mamba' requested but mamba_ssm does not import; "
                                    'install it with pip install "sasmamba[gpu]" on a CUDA machine')
+    if backend == "triton":
+        if device.type != "cuda" and not _triton_interpreted():
+            raise ScanBackendError(f"scan backend 'triton' needs CUDA tensors, found device {device}; "
+                                   "use 'sequential' or 'chunked' on CPU (or set TRITON_INTERPRET=1 to "
+                                   "run the kernel in Triton's slow CPU interpreter)")
+        if load_triton_scan() is None:
+            raise ScanBackendError("scan backend 'triton' requested but triton does not import; "
+                                   "it ships with CUDA builds of torch (pip install triton)")
     return backend
 
 
@@ -387,9 +419,25 @@ def _selective_scan_mamba(u, delta, A, B, C, D=None, delta_bias=None, delta_soft
     return y
 
 
+def selective_scan_triton(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True):
+    """The fused Triton kernel (see :mod:`scan_triton`); channel groups whose width has no
+    power-of-two block (``D // G`` odd), and tensors too large for the kernels' 32-bit offsets,
+    run the ``chunked`` backend instead."""
+    kernel = load_triton_scan()
+    if kernel.block_d(u.shape[1] // B.shape[1]) == 0 or u.numel() * A.shape[1] // 2 >= 2 ** 31:
+        return selective_scan_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    dtype_in = u.dtype
+    u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
+    y = kernel.triton_scan(u, delta, A, B, C)
+    if D is not None:
+        y = y + u * D.float()[:, None]
+    return y.to(dtype_in)
+
+
 def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True,
                    backend: str = "auto"):
-    """Dispatch to a backend (``auto``, ``ref``, ``sequential``, ``chunked`` or ``mamba``); see module docstring."""
+    """Dispatch to a backend (``auto``, ``ref``, ``sequential``, ``chunked``, ``triton`` or ``mamba``);
+    see module docstring."""
     if u.dim() != 3 or B.dim() != 4 or u.shape[1] % B.shape[1]:
         raise ValueError(f"expected u (B, D, L) and B/C (B, G, N, L) with D divisible by G; "
                          f"found u {tuple(u.shape)}, B {tuple(B.shape)}")
@@ -398,6 +446,8 @@ def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Tr
         return selective_scan_ref(u, delta, A, B, C, D, delta_bias, delta_softplus)
     if name == "mamba":
         return _selective_scan_mamba(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    if name == "triton":
+        return selective_scan_triton(u, delta, A, B, C, D, delta_bias, delta_softplus)
     if name == "sequential":
         return selective_scan_sequential(u, delta, A, B, C, D, delta_bias, delta_softplus)
     return selective_scan_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus)

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# One session on a lent GPU machine (the `device` tool; CUDA torch there, no sasmamba install):
-# GPU tests, then two training runs side by side, then the GPU benchmarks (alone on the GPU).
-# Everything lands under $OUT: log.txt, runs.tar.gz (run folders), s81_state.safetensors, bench/*.md|json.
+# One session on a lent GPU machine (the `device` tool; CUDA torch + Triton there, no sasmamba
+# install, no mamba-ssm): check the Triton scan on the GPU, resume the preset-s run with it,
+# evaluate the result there, then benchmark. Everything lands under $OUT: log.txt,
+# runs.tar.gz (the run folder without its optimiser state), s81_state.safetensors,
+# eval_s81.json, bench.tar.gz.
 #
 #   prepare here:  python scripts/gpu_data.py pack work_data/mocap_all.npz .gpu_carry/mocap_all_i16.npz
-#                  cp -r runs/sasmamba_xs .gpu_carry/sasmamba_xs_gpu
+#                  rm -rf .gpu_carry/sasmamba_s81_gpu && cp -r runs/sasmamba_s81_gpu .gpu_carry/
 #   run there:     BUDGET=540 bash scripts/gpu_session.sh        (carry .gpu_carry)
+#
+# History: the first session (results/gpu_h200/session_log.txt) ran this script's earlier version
+# (xs and s trained side by side with the `chunked` scan); this version adds the Triton kernel.
 set -u
 T0=$SECONDS
 BUDGET=${BUDGET:-540}            # seconds this script may take in all
-BENCH_RESERVE=${BENCH_RESERVE:-200}
+TAIL=${TAIL:-150}                # kept for eval + benchmarks + packing after training
 O=${OUT:-${TMPDIR:-/tmp}/gpu_out}
 mkdir -p "$O/bench" work_data runs
 exec > >(tee -a "$O/log.txt") 2>&1
@@ -26,37 +31,42 @@ el() { echo "[t=$((SECONDS - T0)) s] $*"; }
 el "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 nproc
-$PY -c "import sys, torch, numpy; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0), 'numpy', numpy.__version__)"
+$PY -c "import sys, torch, numpy, triton; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0), 'numpy', numpy.__version__, 'triton', triton.__version__)"
 $PY scripts/gpu_data.py unpack .gpu_carry/mocap_all_i16.npz work_data/mocap_all.npz || exit 3
-cp -r .gpu_carry/sasmamba_xs_gpu runs/sasmamba_xs_gpu
+rm -rf runs/sasmamba_s81_gpu && cp -r .gpu_carry/sasmamba_s81_gpu runs/sasmamba_s81_gpu
 
-MM=$($PY -c "print(round(max(1.0, ($BUDGET - $BENCH_RESERVE - 60 - ($SECONDS - $T0)) / 60), 2))")
-el "training for $MM min each: xs resumed from the CPU run, s (T=81) from scratch"
-( timeout $(( BUDGET - BENCH_RESERVE - (SECONDS - T0) )) $PY -m sasmamba_cli train --config runs/sasmamba_xs_gpu/config.json \
-    --out runs/sasmamba_xs_gpu --device cuda --workers 3 --threads 2 --max-minutes "$MM" > runs/sasmamba_xs_gpu/console.txt 2>&1
-  echo "xs train exit $?" ) &
-PX=$!
-( timeout $(( BUDGET - BENCH_RESERVE - (SECONDS - T0) )) $PY -m sasmamba_cli train --config configs/sasmamba_s81_gpu.json \
-    --out runs/sasmamba_s81_gpu --threads 2 --max-minutes "$MM" > runs/sasmamba_s81_gpu.console.txt 2>&1
+el "Triton scan vs the float64 oracle on CUDA (decides the training backend)"
+timeout 120 $PY -m pytest -q -p no:cacheprovider -m gpu -rs "tests/test_scan.py::test_cuda_backends_match_ref"
+rc=$?
+echo "scan tests exit $rc"
+if [ $rc -ne 0 ]; then export SASMAMBA_SCAN=chunked; el "Triton scan failed: training with chunked"; fi
+
+MM=$($PY -c "print(round(max(1.0, ($BUDGET - $TAIL - 30 - ($SECONDS - $T0)) / 60), 2))")
+el "resuming preset s (T=81) for $MM min"
+( timeout $(( BUDGET - TAIL - (SECONDS - T0) )) $PY -m sasmamba_cli train --config runs/sasmamba_s81_gpu/config.json \
+    --out runs/sasmamba_s81_gpu --device cuda --workers 10 --threads 2 --max-minutes "$MM" > runs/sasmamba_s81_gpu/console3.txt 2>&1
   echo "s train exit $?" ) &
 PS=$!
 
-el "GPU tests (while training runs; correctness only)"
-timeout 150 $PY -m pytest -q -p no:cacheprovider -m gpu -rs tests/test_scan.py tests/test_model.py tests/test_training.py
+el "remaining GPU tests (while training runs; correctness only)"
+timeout 200 $PY -m pytest -q -p no:cacheprovider -m gpu -rs tests/test_model.py tests/test_training.py
 echo "pytest exit $?"
-wait $PX $PS
-mv runs/sasmamba_s81_gpu.console.txt runs/sasmamba_s81_gpu/console.txt 2>/dev/null
-tail -n 3 runs/sasmamba_xs_gpu/log.csv runs/sasmamba_s81_gpu/log.csv
-tail -c 1500 runs/sasmamba_s81_gpu/console.txt
-# at most 8 files of 16 MiB come back: the s run's optimiser state travels on its own
+wait $PS
+unset SASMAMBA_SCAN
+tail -n 4 runs/sasmamba_s81_gpu/log.csv
+grep -a "scan backend\|epoch\|resuming" runs/sasmamba_s81_gpu/console3.txt | tail -n 40
+# at most 8 files of 16 MiB come back: the optimiser state travels on its own
 cp runs/sasmamba_s81_gpu/state.safetensors "$O/s81_state.safetensors"
-tar czf "$O/runs.tar.gz" --exclude=runs/sasmamba_s81_gpu/state.safetensors runs/sasmamba_xs_gpu runs/sasmamba_s81_gpu
+tar czf "$O/runs.tar.gz" --exclude=runs/sasmamba_s81_gpu/state.safetensors runs/sasmamba_s81_gpu
+el "run saved; evaluating its best checkpoint on the test part"
+timeout 60 $PY -m sasmamba_cli eval work_data/mocap_all.npz --weights runs/sasmamba_s81_gpu/best.json \
+    --device cuda --smooth none --smooth butterworth:6 --out "$O/eval_s81.json" > /dev/null; echo "eval exit $?"
+el "benchmarks (GPU to themselves)"
+timeout 60 $PY benchmarks/bench_scan.py --device cuda --batch 32 --length 1377 --triton-sweep \
+    --out "$O/bench/bench_scan_cuda_b32_T81.md"; echo "bench_scan exit $?"
+left=$(( BUDGET - (SECONDS - T0) - 15 ))
+[ $left -gt 20 ] && { timeout $left $PY benchmarks/bench_train_step.py --device cuda --steps 3 \
+    --out "$O/bench/bench_train_step_cuda.md"; echo "bench_train_step exit $?"; }
+tar czf "$O/bench.tar.gz" -C "$O" bench && rm -rf "$O/bench"
 ls -la "$O"
-el "runs saved; benchmarks (GPU to themselves)"
-timeout 45 $PY -m sasmamba_cli bench --device cuda --frames 243 --json > "$O/bench/sasmamba_bench_cuda.json"; echo "bench exit $?"
-timeout 40 $PY benchmarks/bench_scan.py --device cuda --out "$O/bench/bench_scan_cuda.md"; echo "bench_scan exit $?"
-timeout 50 $PY benchmarks/bench_train_step.py --device cuda --steps 3 --out "$O/bench/bench_train_step_cuda.md"; echo "bench_train_step exit $?"
-left=$(( BUDGET - (SECONDS - T0) - 5 ))
-[ $left -gt 20 ] && { timeout $left $PY benchmarks/bench_model.py --device cuda --batch 32 --long 243 729 2430 \
-    --out "$O/bench/bench_model_cuda.md"; echo "bench_model exit $?"; }
 el "done"

@@ -161,10 +161,13 @@ def test_deform_conv_matches_torchvision_on_cuda():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("name", ["s", "ablation"])
-def test_model_on_cuda_matches_cpu_outputs_and_gradients(name):
-    """The whole lifter (auto backends on each device) computes the same function on CUDA as on
-    CPU: outputs and parameter gradients, fp32 with TF32 matmuls off."""
+@pytest.mark.parametrize("name,backend", [("s", "auto"), ("s", "chunked"), ("s", "triton"), ("ablation", "auto")])
+def test_model_on_cuda_matches_cpu_outputs_and_gradients(name, backend):
+    """The whole lifter computes the same function on CUDA (scan ``backend``) as on CPU (auto):
+    outputs and parameter gradients, fp32 with TF32 matmuls off."""
+    from sasmamba_models.scan import available_backends
+    if backend not in ("auto", *available_backends("cuda")):
+        pytest.skip(f"scan backend {backend} not available on CUDA here")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
@@ -180,6 +183,7 @@ def test_model_on_cuda_matches_cpu_outputs_and_gradients(name):
                 m.offset.bias.uniform_(-0.45, 0.45)
     gpu = SasMambaLifter(preset(name, max_frames=81, in_chans=3, drop_path=0.0)).cuda()
     gpu.load_state_dict(cpu.state_dict())
+    gpu.set_scan_backend(backend)
     x = torch.randn(2, 81, 17, 3)
     y_cpu, y_gpu = cpu(x), gpu(x.cuda())
     torch.testing.assert_close(y_gpu.cpu(), y_cpu, rtol=6e-4, atol=2e-4)

@@ -247,6 +247,10 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
             torch.backends.cuda.matmul.allow_tf32 = False   # plain fp32 as on the CPU (torch's default
             torch.backends.cudnn.allow_tf32 = False         # for matmuls; convolutions default to TF32)
             base_meta["device"] = torch.cuda.get_device_name(device)
+        if cfg.arch == "sasmamba":           # (the ablation preset is arch sasmamba too)
+            from sasmamba_models.scan import resolve_backend  # noqa: PLC0415
+            base_meta["scan_backend"] = resolve_backend("auto", device)
+            console.print(f"scan backend: {base_meta['scan_backend']} on {device}")
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         state = {"step": 0, "epoch": 0, "samples": 0, "lr": cfg.lr, "train_seconds": 0.0, "best_val": None,
                  "rng": None}
