@@ -15,7 +15,12 @@ Per joint with rotation channels (angles in degrees):
 
 * ``geo``: frame-to-frame rotation angle of the joint's local rotation, ``angle(R_t^T R_t+1)``,
   computed from the channels of the file (a property of the rotations, not of the Euler angles);
-  ``geo_over_45`` / ``geo_over_90`` count the frames where it exceeds 45 / 90 degrees;
+  ``geo_over_45`` / ``geo_over_90`` count the frames where it exceeds 45 / 90 degrees,
+  ``geo_over_45_frames`` / ``geo_over_90_frames`` list them (the frame the step arrives at, 0-based:
+  a step from frame t to t+1 is listed as t+1), and ``geo_over_45_near_edge`` /
+  ``geo_over_90_near_edge`` count those with one of their two frames among the first or last
+  ``--edge`` frames (default 12) of the file, i.e. of the track (a person entering or leaving the
+  picture);
 * ``ch``: per channel, the absolute frame-to-frame change of the written value;
 * ``mid``: the largest |middle angle| (90 = gimbal lock of that joint's channel order) and the
   number of frames with |middle angle| > 80;
@@ -54,7 +59,13 @@ def geodesic_deg(r: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-def measure_bvh(path: Path, ratio: float = 2.0, slack: float = 5.0) -> dict:
+def near_edge(frames, n_frames: int, edge: int) -> int:
+    """How many steps arriving at ``frames`` (step t -> t+1 listed as t+1) have frame t among the
+    first ``edge`` frames or frame t+1 among the last ``edge`` of ``n_frames``."""
+    return int(sum(1 for f in frames if f - 1 < edge or f > n_frames - 1 - edge))
+
+
+def measure_bvh(path: Path, ratio: float = 2.0, slack: float = 5.0, edge: int = 12) -> dict:
     """Per joint continuity statistics of one BVH file (see the module docstring)."""
     m = read_bvh(path)
     rot, _ = local_transforms(m)
@@ -74,17 +85,21 @@ def measure_bvh(path: Path, ratio: float = 2.0, slack: float = 5.0) -> dict:
         mid = np.abs(vals[:, 1])
         mid = np.minimum(mid % 360.0, 360.0 - mid % 360.0)                # fold 360 wraps
         mid = np.where(mid > 90.0, 180.0 - mid, mid)                      # (a+180, 180-b, c+180) branch
+        over = {k: [int(f) + 1 for f in np.flatnonzero(geo > k)] for k in (45, 90)}
         joints.append({
             "joint": m.names[j], "order": order,
             "geo_max": float(geo.max()), "geo_p99": float(np.percentile(geo, 99)),
             "geo_over_45": int(np.sum(geo > 45.0)), "geo_over_90": int(np.sum(geo > 90.0)),
+            "geo_over_45_frames": over[45], "geo_over_90_frames": over[90],
+            "geo_over_45_near_edge": near_edge(over[45], m.num_frames, edge),
+            "geo_over_90_near_edge": near_edge(over[90], m.num_frames, edge),
             "ch_max": [float(x) for x in step.max(axis=0)],
             "ch_p99": [float(x) for x in np.percentile(step, 99, axis=0)],
             "excess_max": float(excess.max()), "excess_frame": int(np.argmax(excess)) + 1,
             "mid_max": float(mid.max()), "near_lock_frames": int(np.sum(mid > NEAR_LOCK_DEG)),
             "flagged": int(flagged.size), "flagged_frames": [int(f) + 1 for f in flagged[:20]],
         })
-    return {"path": str(path), "frames": m.num_frames, "joints": joints}
+    return {"path": str(path), "frames": m.num_frames, "edge_frames": int(edge), "joints": joints}
 
 
 def mocap_result(path: Path, rig_name: str, fps: float = 30.0):
@@ -136,8 +151,10 @@ def summarize(entries: list[dict]) -> dict:
     for d in per.values():
         d["orders"] = sorted(d["orders"])
     frames = sum(e["frames"] for e in entries)
+    steps = {k: sum(j.get(k, 0) for e in entries for j in e["joints"])
+             for k in ("geo_over_45", "geo_over_90", "geo_over_45_near_edge", "geo_over_90_near_edge")}
     return {"files": len(entries), "frames": frames,
-            "flagged": sum(d["flagged"] for d in per.values()), "joints": per}
+            "flagged": sum(d["flagged"] for d in per.values()), **steps, "joints": per}
 
 
 def main(argv=None) -> int:
@@ -149,6 +166,8 @@ def main(argv=None) -> int:
                     "convert to H36M joints, export with sasmamba, measure the export")
     ap.add_argument("--ratio", type=float, default=2.0, help="flag when a channel step > ratio * geo + slack")
     ap.add_argument("--slack", type=float, default=5.0, help="degrees (see --ratio)")
+    ap.add_argument("--edge", type=int, default=12, help="frames at each end of a file counted as its edge "
+                    "(steps over 45 / 90 degrees there are counted apart)")
     ap.add_argument("--out", type=Path, help="keep the exported BVH files here (default: a temporary folder)")
     ap.add_argument("--json", type=Path, help="write all numbers to this JSON file")
     ap.add_argument("--quiet", action="store_true", help="print only per-file summaries and the totals")
@@ -167,7 +186,7 @@ def main(argv=None) -> int:
             else:
                 items = [(src, None)]
             for path, report in items:
-                e = measure_bvh(path, args.ratio, args.slack)
+                e = measure_bvh(path, args.ratio, args.slack, args.edge)
                 e["source"] = str(src)
                 if report is not None:
                     e["verification"] = {"mean_error_mm": float(report.mean_error_mm.mean()),
@@ -187,7 +206,10 @@ def main(argv=None) -> int:
                     for j in e["joints"]:
                         print(_row(j))
     total = summarize(entries)
-    print(f"\nTOTAL {total['files']} files, {total['frames']} frames, {total['flagged']} flagged joint-frames")
+    print(f"\nTOTAL {total['files']} files, {total['frames']} frames, {total['flagged']} flagged joint-frames; "
+          f"rotation steps > 90 deg: {total['geo_over_90']} ({total['geo_over_90_near_edge']} within {args.edge} "
+          f"frames of a file's first or last frame), > 45 deg: {total['geo_over_45']} "
+          f"({total['geo_over_45_near_edge']})")
     for name, d in total["joints"].items():
         print(f"  {name:<13} {','.join(d['orders'])}: flagged {d['flagged']:4d}, max excess {d['excess_max']:6.1f}, "
               f"max channel step {d['ch_max']:6.1f} (max geo {d['geo_max']:5.1f}), |mid| max {d['mid_max']:5.1f}, "

@@ -6,8 +6,8 @@ much the raw lift's bone lengths wobble) and the resulting thigh / shin lengths.
         --weights runs/sasmamba_xs_gpu/best.json [--min-frames 100] [--out docs/x.md]
 
 RESULT.json: results of `sasmamba lift` on real videos (their 2D keypoints are re-lifted with
-`sasmamba lift --keypoints RESULT.json -f json,bvh --weights W`). Tracks shorter than
---min-frames are left out.
+`sasmamba lift --keypoints RESULT.json -f json,bvh --weights W`, with `--edge-min-visible F` when
+given: the lift's default edge trim otherwise). Tracks shorter than --min-frames are left out.
 """
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ import tempfile
 from pathlib import Path
 
 
-def relift(result: Path, weights: str, out: Path) -> dict:
+def relift(result: Path, weights: str, out: Path, edge_min_visible: float | None = None) -> dict:
     cmd = [sys.executable, "-m", "sasmamba_cli", "lift", "--keypoints", str(result), "-f", "json,bvh",
            "--out", str(out), "--weights", weights, "--quiet"]
+    if edge_min_visible is not None:
+        cmd += ["--edge-min-visible", str(edge_min_visible)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return json.loads((out / result.name).read_text())
 
@@ -32,6 +34,7 @@ def main():
     ap.add_argument("--weights", action="append", required=True)
     ap.add_argument("--min-frames", type=int, default=100)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--edge-min-visible", type=float, help="passed to sasmamba lift (default: its default)")
     args = ap.parse_args()
     lines = ["| weights | clip | track | frames | mean FK change mm | thigh cm | shin cm |", "|---|---|---|---|---|---|---|"]
     summary = []
@@ -39,7 +42,7 @@ def main():
         for wi, w in enumerate(args.weights):
             changes, shins, thighs = [], [], []
             for ri, r in enumerate(args.results):
-                res = relift(r, w, Path(tmp) / f"w{wi}_r{ri}")
+                res = relift(r, w, Path(tmp) / f"w{wi}_r{ri}", args.edge_min_visible)
                 frames = {t["track_id"]: len(t["frames"]) for t in res["tracks"]}
                 for t in res["fk_consistent"]["tracks"]:
                     n = frames.get(t["track_id"], 0)

@@ -92,6 +92,13 @@ def lift(
         "--fix-swaps/--no-fix-swaps", help="Repair short left/right label swaps of the detector's 2D "
         "(a knee or wrist labelled as the other side's for a few frames) before lifting; frames changed: "
         "the result's 'swap_repair' block.")] = True,
+    edge_min_visible: Annotated[float, typer.Option(
+        "--edge-min-visible", metavar="FRACTION", min=0.0, max=1.0,
+        help="Trim each track's first and last frames while fewer than this fraction of the 17 keypoints "
+        "are detected at --kp-threshold or more (a person entering or leaving the picture: the lift of such "
+        "frames is unreliable); frames inside a track are kept. Tracks with no such frame, or shorter than "
+        "--min-track after the trim, are dropped. 0 = off. Frames removed: the result's 'edge_trim' block."
+        )] = 0.6,
     render: Annotated[bool, typer.Option("--render/--no-render", help="Also write <stem>_render.mp4 (input "
                                          "video + 2D overlay beside the 3D view) and <stem>_render_summary.png."
                                          )] = False,
@@ -132,7 +139,7 @@ def lift(
             kp_threshold=kp_threshold, max_gap_s=max_gap, min_track_s=min_track, max_people=max_people,
             select=select.value, start_frame=start_frame, max_frames=max_frames, fps=fps,
             image_size=_image_size(image_size), formats=fmt, fk_consistent=fk_consistent, render=render,
-            smooth=smooth_spec, fix_swaps=fix_swaps)
+            smooth=smooth_spec, fix_swaps=fix_swaps, edge_min_visible=edge_min_visible)
         pipeline = LiftPipeline(settings)
     except SasmambaError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
@@ -174,8 +181,10 @@ def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
             if row.status == "failed":
                 self.p.console.print(f"[red]failed[/red] {row.clip}: {row.message}", highlight=False,
                                      soft_wrap=True)
-            elif row.fk_summary and not quiet:
-                self.p.console.print(f"{Path(row.clip).name}: {row.fk_summary}", highlight=False, soft_wrap=True)
+            elif not quiet:
+                for line in (row.edge_summary, row.fk_summary):
+                    if line:
+                        self.p.console.print(f"{Path(row.clip).name}: {line}", highlight=False, soft_wrap=True)
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, disable=quiet, transient=False)
@@ -184,8 +193,9 @@ def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
         rows = run_batch(pipeline, paths, out, keypoints_mode=keypoints_mode, resume=resume, reporter=reporter)
     if quiet:                                           # failures were already printed as each clip finished
         for r in rows:
-            if r.status != "failed" and r.fk_summary:
-                err.print(f"{Path(r.clip).name}: {r.fk_summary}", highlight=False, soft_wrap=True)
+            for line in (r.edge_summary, r.fk_summary) if r.status != "failed" else ():
+                if line:
+                    err.print(f"{Path(r.clip).name}: {line}", highlight=False, soft_wrap=True)
     return rows
 
 

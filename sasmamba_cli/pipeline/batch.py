@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, SasmambaError
+from .edges import edge_summary_line
 from .outputs import WRITERS, render_names, write_render
 from .result import atomic_write_bytes, result_to_dict, write_json
 from .run import LiftPipeline, fk_summary_line, source_fingerprint
@@ -46,6 +47,7 @@ class ClipSummary:
     outputs: tuple[str, ...] = ()
     timings: dict = field(default_factory=dict)
     fk_summary: str = ""          # one line on the FK-consistent change ("" when the raw lift was written)
+    edge_summary: str = ""        # one line on the edge trim ("" when it removed nothing)
 
 
 SUMMARY_COLUMNS = ["clip", "status", "frames", "people", "detection_coverage", "fps", "seconds", "message"]
@@ -196,7 +198,8 @@ def run_batch(pipeline: LiftPipeline, inputs: list[Path], out_dir: Path, *, keyp
                 row = ClipSummary(str(path), "ok", st["frames"], st["people"], st["detection_coverage"],
                                   result.fps, time.perf_counter() - t0, "", 0,
                                   tuple(p.name for p in written), timings,
-                                  fk_summary_line(fk) if fk else "")
+                                  fk_summary_line(fk) if fk else "",
+                                  edge_summary_line(result.header.get("edge_trim")))
         except SasmambaError as e:
             row = ClipSummary(str(path), "failed", seconds=time.perf_counter() - t0, message=str(e),
                               exit_code=e.exit_code)

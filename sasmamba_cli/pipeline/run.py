@@ -1,9 +1,12 @@
 """The one place that composes the stages:
 
-    decode -> detect -> track -> (left/right swap repair) -> COCO->H36M -> (resample) -> normalise -> window -> lift (flip TTA)
+    decode -> detect -> track -> (edge trim) -> select people -> (left/right swap repair) -> COCO->H36M
+    -> (resample) -> normalise -> window -> lift (flip TTA)
     -> merge -> metric scale -> root trajectory -> (smooth) -> (FK-consistent 3D) -> ClipResult
 
-(``--keypoints`` skips decode and detect; swap repair is ``--fix-swaps`` (:mod:`.swaps`, on by
+(``--keypoints`` skips decode and detect; the edge trim of partly visible frames at each track's
+start and end is ``--edge-min-visible`` (:mod:`.edges`, on by default; it runs before
+``--max-people`` selects people); swap repair is ``--fix-swaps`` (:mod:`.swaps`, on by
 default); smoothing is ``--smooth`` (:mod:`.smooth`, identity for
 ``none``; its jitter report is always made); the FK-consistent stage runs when
 :meth:`LiftSettings.fk_on` says so). Models are loaded once per :class:`LiftPipeline` and
@@ -24,15 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import NoPersonError
+from ..errors import InputError, NoPersonError
 from ..skeleton import coco_to_h36m
 from .detect import DetectorWeights, PoseDetector, resolve_detector_weights, resolve_device
+from .edges import DEFAULT_EDGE_MIN_VISIBLE, edge_trim_header, trim_tracks
 from .lifting import LiftOptions, LoadedLifter, lift_sequences, load_lifter
 from .result import AXES, SCHEMA, SCHEMA_VERSION, UNITS, ClipResult, TrackResult, skeleton_header
 from .root import camera_from_fov, estimate_root, metric_scale
 from .smooth import DEFAULT_SMOOTH, parse_smooth, smooth_track, smoothing_header, warm_up
 from .swaps import DEFAULT_PENALTY, repair_track, swap_repair_header
-from .track import Track, Tracker, TrackerConfig, tracks_from_ids
+from .track import Track, Tracker, TrackerConfig, select_order, tracks_from_ids
 
 ProgressFn = Callable[[int, int], None]     # (frames done, frames expected or 0)
 
@@ -71,6 +75,8 @@ class LiftSettings:
     render: bool = False                  # also write <stem>_render.mp4 + <stem>_render_summary.png
     smooth: str = DEFAULT_SMOOTH          # temporal filter spec (pipeline.smooth.parse_smooth), canonical form
     fix_swaps: bool = True                # repair short left/right label swaps in the 2D (pipeline.swaps)
+    edge_min_visible: float = DEFAULT_EDGE_MIN_VISIBLE   # trim track edges with fewer visible keypoints
+                                                         # (pipeline.edges); 0 = off
 
     @property
     def fk_on(self) -> bool:
@@ -78,9 +84,11 @@ class LiftSettings:
         return ("bvh" in self.formats) if self.fk_consistent is None else bool(self.fk_consistent)
 
     def tracker_config(self, fps: float) -> TrackerConfig:
+        """The tracker's settings. People are not selected there (``max_people`` None): the edge
+        trim runs first, then :func:`finish_tracks` applies ``--max-people`` / ``--select``."""
         return TrackerConfig(max_gap=max(1, int(round(self.max_gap_s * fps))),
                              min_frames=max(1, int(round(self.min_track_s * fps))),
-                             max_people=self.max_people, select=self.select)
+                             max_people=None, select=self.select)
 
 
 class Stopwatch:
@@ -138,6 +146,8 @@ class LiftPipeline:
 
     def __init__(self, settings: LiftSettings, *, lifter: LoadedLifter | None = None):
         warm_up(parse_smooth(settings.smooth))        # a bad --smooth fails before any model loads
+        if not 0.0 <= settings.edge_min_visible <= 1.0:
+            raise InputError(f"expected --edge-min-visible between 0 (off) and 1, found {settings.edge_min_visible}")
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.lifter = lifter or load_lifter(settings.weights, self.device)
@@ -196,6 +206,7 @@ class LiftPipeline:
                 "max_frames": s.max_frames, "fps_override": s.fps, "formats": list(s.formats),
                 "fk_consistent": s.fk_on, "render": s.render,
                 "smooth": parse_smooth(s.smooth).as_dict(), "fix_swaps": s.fix_swaps,
+                "edge_min_visible": s.edge_min_visible,
                 "scale_method": "median ankle-to-shoulder chain = 0.779 x height_m",
                 "root_method": "per-frame weighted least-squares reprojection of the metric skeleton"}
 
@@ -250,6 +261,8 @@ class LiftPipeline:
                                 f"detection (box threshold {s.det_conf}, min track {s.min_track_s} s). "
                                 "Expected at least one person visible for a while; try --det-conf 0.1 or "
                                 "--min-track 0.1")
+        with sw.stage("edges"):
+            tracks, edge_block = finish_tracks(tracks, s, info.fps, path)
         source = {"path": str(path), "fps": info.fps,
                   "frame_count": source_frame_count(info.frame_count, s.start_frame, s.max_frames, frames_seen),
                   "frames_processed": frames_seen, "start_frame": s.start_frame,
@@ -257,7 +270,7 @@ class LiftPipeline:
                   "fingerprint": source_fingerprint(Path(path))}
         stats = {"frames": frames_seen, "frames_with_detection": int(frames_with_person),
                  "detection_coverage": round(frames_with_person / max(frames_seen, 1), 4)}
-        return self._finish(tracks, source, self.detector_header(), stats, sw)
+        return self._finish(tracks, source, self.detector_header(), stats, sw, edge_block)
 
     def run_keypoints(self, path: str | Path) -> ClipResult:
         from .keypoints_io import read_keypoints  # noqa: PLC0415
@@ -278,6 +291,8 @@ class LiftPipeline:
         if not tracks:
             raise NoPersonError(f"no person track in keypoint file {path}: {len(kps.detections)} frames with "
                                 f"keypoints, none long enough (min track {s.min_track_s} s); try --min-track 0")
+        with sw.stage("edges"):
+            tracks, edge_block = finish_tracks(tracks, s, kps.fps, path)
         source = {"path": str(path), "fps": kps.fps, "frame_count": kps.frame_count,
                   "frames_processed": kps.frame_count, "start_frame": 0, "width": kps.width,
                   "height": kps.height, "rotation": kps.rotation, "codec": None,
@@ -287,9 +302,10 @@ class LiftPipeline:
                  "detection_coverage": round(n_det / max(kps.frame_count, 1), 4)}
         detector = {"name": "keypoint-file", "weights": None, "weights_sha256": None, "layout": kps.layout,
                     "keypoint_threshold": s.kp_threshold, "keypoints": "coco17"}
-        return self._finish(tracks, source, detector, stats, sw)
+        return self._finish(tracks, source, detector, stats, sw, edge_block)
 
-    def _finish(self, tracks: list[Track], source: dict, detector: dict, stats: dict, sw: Stopwatch) -> ClipResult:
+    def _finish(self, tracks: list[Track], source: dict, detector: dict, stats: dict, sw: Stopwatch,
+                edge_block: dict) -> ClipResult:
         s = self.settings
         width, height, fps = source["width"], source["height"], float(source["fps"])
         camera = camera_from_fov(width, height, s.fov_deg)
@@ -324,7 +340,7 @@ class LiftPipeline:
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "source": source, "units": dict(UNITS), "axes": dict(AXES), "skeleton": skeleton_header(),
             "camera": camera.as_dict(), "model": self.model_header(), "detector": detector,
-            "settings": self.settings_header(), "stats": stats, "swap_repair": swap_block,
+            "settings": self.settings_header(), "stats": stats, "edge_trim": edge_block, "swap_repair": swap_block,
             "smoothing": smoothing,
             "run": {"settings_hash": self.settings_hash(keypoints_mode=detector.get("name") == "keypoint-file"),
                     "timings_s": {}},
@@ -344,6 +360,35 @@ def h36m_mask(coco_mask: np.ndarray) -> np.ndarray:
 
     src = (coco_to_h36m_matrix() > 0).astype(np.int64)                # (17 H36M, 17 COCO)
     return (np.asarray(coco_mask, bool).astype(np.int64) @ src.T) > 0
+
+
+def finish_tracks(tracks: list[Track], settings: LiftSettings, fps: float,
+                  path: str | Path = "input") -> tuple[list[Track], dict]:
+    """The tracker's tracks (all people, ids by first appearance) -> the tracks to lift and the
+    result's top-level ``edge_trim`` block: leading / trailing frames with fewer than
+    ``settings.edge_min_visible`` of the keypoints visible removed, tracks with no such frame or
+    with fewer detected frames left than ``--min-track`` dropped (:mod:`.edges`), then at most
+    ``--max-people`` kept by ``--select`` and ids renumbered 0.. by first frame. Raises
+    :class:`NoPersonError` when the trim leaves no track."""
+    s = settings
+    min_frames = s.tracker_config(fps).min_frames
+    if s.edge_min_visible > 0:
+        kept, reports, dropped = trim_tracks(tracks, s.edge_min_visible, s.kp_threshold, min_frames)
+    else:
+        kept, reports, dropped = list(tracks), [], []
+    if not kept:
+        raise NoPersonError(
+            f"no person track left in {path} after the edge trim: every one of the {len(tracks)} track"
+            f"{'s' if len(tracks) != 1 else ''} had fewer than {min_frames} detected frames between its first "
+            f"and last frame with at least {s.edge_min_visible:.0%} of the 17 keypoints at confidence >= "
+            f"{s.kp_threshold} (best frame: {max(d.max_visible for d in dropped):.0%}). Expected a person "
+            "mostly visible for a while; pass --edge-min-visible 0 to lift the partly visible frames anyway, "
+            "or a lower fraction")
+    order = select_order(kept, s.max_people, s.select)
+    out = [replace(kept[k], track_id=i) for i, k in enumerate(order)]
+    track_block = [reports[k].as_dict(i) for i, k in enumerate(order)] if reports else []
+    return out, edge_trim_header(s.edge_min_visible, s.kp_threshold, track_block,
+                                 [d.as_dict() for d in dropped])
 
 
 def repair_swaps(tracks: list[Track], enabled: bool) -> tuple[list[Track], dict]:

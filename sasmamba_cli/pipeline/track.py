@@ -33,7 +33,7 @@ selection rule (``largest``: median box height; ``longest``: detected frames). I
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -250,17 +250,23 @@ def _finalise(raws: list[_Raw], cfg: TrackerConfig) -> list[Track]:
 
 def select_tracks(tracks: list[Track], max_people: int | None, rule: str) -> list[Track]:
     """Keep at most ``max_people`` by ``rule``; renumber ids 0.. by first frame (then left edge)."""
+    return [replace(tracks[k], track_id=i) for i, k in enumerate(select_order(tracks, max_people, rule))]
+
+
+def select_order(tracks: list[Track], max_people: int | None, rule: str) -> list[int]:
+    """Indices into ``tracks`` of those :func:`select_tracks` keeps, in its output order (new id i
+    is ``tracks[select_order(...)[i]]``)."""
     if rule not in ("largest", "longest"):
         raise ValueError(f"unknown selection rule {rule!r}; expected 'largest' or 'longest'")
+    order = list(range(len(tracks)))
     if max_people is not None and len(tracks) > max_people:
-        def key(t: Track) -> float:
+        def key(k: int) -> float:
+            t = tracks[k]
             if rule == "longest":
                 return float(t.detected.sum())
             return float(np.median((t.boxes_px[:, 3] - t.boxes_px[:, 1])[t.detected]))
-        tracks = sorted(tracks, key=key, reverse=True)[:max_people]
-    tracks = sorted(tracks, key=lambda t: (int(t.frames[0]), float(t.boxes_px[0, 0])))
-    return [Track(i, t.frames, t.keypoints_px, t.boxes_px, t.detected, t.joint_interpolated)
-            for i, t in enumerate(tracks)]
+        order = sorted(order, key=key, reverse=True)[:max_people]
+    return sorted(order, key=lambda k: (int(tracks[k].frames[0]), float(tracks[k].boxes_px[0, 0])))
 
 
 def _consecutive(t: _Raw, max_gap: int) -> Track:
