@@ -8,6 +8,13 @@ from .block import SASBlock
 from .config import LifterConfig
 
 
+# Scan-input elements (windows x frames x joints x inner channels x 4 scan directions) per forward
+# pass on the CPU. Measured on the 2-core machine (docs/benchmarks.md, "CPU batch limit"): preset
+# s at T=81 lifts ~200 frames/s in batches of 2-8 windows against 106-117 at 32, whose 90 MB
+# activations fall out of cache; the shipped xs configuration (T=27) keeps its batches of 32.
+CPU_BATCH_ELEMENTS = 4_000_000
+
+
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameter count."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -48,8 +55,13 @@ class SasMambaLifter(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
+    def cpu_batch_limit(self) -> int:
+        """Most windows per forward pass worth batching on a CPU (:data:`CPU_BATCH_ELEMENTS`)."""
+        c = self.config
+        return max(1, CPU_BATCH_ELEMENTS // (c.max_frames * c.num_joints * c.dim * c.expand * 4))
+
     def set_scan_backend(self, backend: str) -> None:
-        """Force a selective-scan backend (``auto``, ``ref``, ``chunked``, ``mamba``) for all blocks."""
+        """Force a selective-scan backend (``auto``, ``ref``, ``chunked``, ``triton``, ``mamba``) for all blocks."""
         for m in self.modules():
             if hasattr(m, "scan_backend"):
                 m.scan_backend = backend

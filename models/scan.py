@@ -421,10 +421,9 @@ def _selective_scan_mamba(u, delta, A, B, C, D=None, delta_bias=None, delta_soft
 
 def selective_scan_triton(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True):
     """The fused Triton kernel (see :mod:`scan_triton`); channel groups whose width has no
-    power-of-two block (``D // G`` odd), and tensors too large for the kernels' 32-bit offsets,
-    run the ``chunked`` backend instead."""
+    power-of-two block (``D // G`` odd) run the ``chunked`` backend instead."""
     kernel = load_triton_scan()
-    if kernel.block_d(u.shape[1] // B.shape[1]) == 0 or u.numel() * A.shape[1] // 2 >= 2 ** 31:
+    if kernel.block_d(u.shape[1] // B.shape[1]) == 0:
         return selective_scan_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus)
     dtype_in = u.dtype
     u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)

@@ -21,6 +21,7 @@ Inputs (fp32, ``dt`` after softplus): ``u, dt (B, D, L)``, ``A (D, N)``, ``Bm, C
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -51,7 +52,7 @@ def _fwd_kernel(u_ptr, dt_ptr, a_ptr, b_ptr, c_ptr, y_ptr, ck_ptr,
                 L, D, G, DG, NCHUNK,
                 N: tl.constexpr, NP: tl.constexpr, BLOCK_D: tl.constexpr, CH: tl.constexpr):
     # u, dt, y: (B, L, D) time-major; b, c: (B, L, G, N); a: (D, N); ck: (B, NCHUNK, D, N)
-    pid_b = tl.program_id(0)
+    pid_b = tl.program_id(0).to(tl.int64)            # 64-bit offsets: buffers may pass 2**31 elements
     pid_d = tl.program_id(1)
     d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     n = tl.arange(0, NP)
@@ -81,7 +82,7 @@ def _bwd_kernel(u_ptr, dt_ptr, a_ptr, b_ptr, c_ptr, dy_ptr, ck_ptr, scr_ptr,
                 N: tl.constexpr, NP: tl.constexpr, BLOCK_D: tl.constexpr, CH: tl.constexpr):
     # du, ddt: (B, L, D); da: (B, D, N) per-batch partials; db, dc: (B, NBLK, L, N) per-block
     # partials; scr: (B, NBLK, CH + 1, BLOCK_D, N) scratch (slot 0: the chunk's start state)
-    pid_b = tl.program_id(0)
+    pid_b = tl.program_id(0).to(tl.int64)            # 64-bit offsets: buffers may pass 2**31 elements
     pid_d = tl.program_id(1)
     d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     dl = tl.arange(0, BLOCK_D)
@@ -143,6 +144,12 @@ def block_d(dg: int, cap: int = 64) -> int:
     return 0
 
 
+def _on_device(t: torch.Tensor):
+    """Launch on ``t``'s GPU (Triton launches on the *current* CUDA device, which need not be the
+    tensors' one with ``--device cuda:1``); a no-op for CPU tensors (the interpreter)."""
+    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
+
+
 def _time_major(x: torch.Tensor) -> torch.Tensor:
     """``(B, ..., L)`` -> contiguous ``(B, L, ...)``."""
     return x.movedim(-1, 1).contiguous()
@@ -165,8 +172,9 @@ class TritonScan(torch.autograd.Function):
         y = torch.empty_like(u_tm)
         ck = u.new_empty(bsz, nchunk, dim, n)
         grid = (bsz, dim // bd)
-        _fwd_kernel[grid](u_tm, dt_tm, A, B_tm, C_tm, y, ck, length, dim, groups, dg, nchunk,
-                          N=n, NP=triton.next_power_of_2(n), BLOCK_D=bd, CH=CHUNK, num_warps=warps)
+        with _on_device(u):
+            _fwd_kernel[grid](u_tm, dt_tm, A, B_tm, C_tm, y, ck, length, dim, groups, dg, nchunk,
+                              N=n, NP=triton.next_power_of_2(n), BLOCK_D=bd, CH=CHUNK, num_warps=warps)
         ctx.save_for_backward(u_tm, dt_tm, A, B_tm, C_tm, ck)
         ctx.bd, ctx.warps = bd, warps
         return y.transpose(1, 2)
@@ -186,10 +194,11 @@ class TritonScan(torch.autograd.Function):
         db = u_tm.new_empty(bsz, nblk, length, n)
         dc = u_tm.new_empty(bsz, nblk, length, n)
         scr = u_tm.new_empty(bsz, nblk, CHUNK + 1, bd, n)
-        _bwd_kernel[(bsz, nblk)](u_tm, dt_tm, A, B_tm, C_tm, dy_tm, ck, scr, du, ddt, da, db, dc,
-                                 length, dim, groups, dim // groups, nchunk, nblk,
-                                 N=n, NP=triton.next_power_of_2(n), BLOCK_D=bd, CH=CHUNK,
-                                 num_warps=ctx.warps)
+        with _on_device(u_tm):
+            _bwd_kernel[(bsz, nblk)](u_tm, dt_tm, A, B_tm, C_tm, dy_tm, ck, scr, du, ddt, da, db, dc,
+                                     length, dim, groups, dim // groups, nchunk, nblk,
+                                     N=n, NP=triton.next_power_of_2(n), BLOCK_D=bd, CH=CHUNK,
+                                     num_warps=ctx.warps)
         per = nblk // groups                                   # blocks per group
         to_bgnl = lambda p: p.view(bsz, groups, per, length, n).sum(2).permute(0, 1, 3, 2)  # noqa: E731
         return du.transpose(1, 2), ddt.transpose(1, 2), da.sum(0), to_bgnl(db), to_bgnl(dc)

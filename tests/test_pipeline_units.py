@@ -224,6 +224,39 @@ def test_lift_sequences_batches_all_tracks_and_flip_tta_is_consistent():
     assert np.allclose(flip_h36m(flip_h36m(out_tta[1])), out_tta[1])
 
 
+def test_cpu_forward_batches_are_capped_by_the_model_and_results_do_not_change():
+    """A model's ``cpu_batch_limit()`` caps windows per forward pass on CPU only; outputs are the
+    same whatever the batching."""
+    from sasmamba_cli.pipeline.lifting import LiftOptions, cpu_batch_size
+
+    class Capped(_FlipEquivariantFake):
+        def cpu_batch_limit(self):
+            return 3
+
+    assert cpu_batch_size(Capped(), "cpu", 32) == 3
+    assert cpu_batch_size(Capped(), "cuda:0", 32) == 32
+    assert cpu_batch_size(_FlipEquivariantFake(), "cpu", 32) == 32
+    assert cpu_batch_size(Capped(), "cpu", 2) == 2
+    rng = np.random.default_rng(1)
+    seqs = [np.concatenate([rng.uniform(100, 600, (n, 17, 2)), np.ones((n, 17, 1))], -1) for n in (40, 100)]
+    capped, free = Capped(), _FlipEquivariantFake()
+    out_c = lift_sequences(LoadedLifter(capped, {}, None, "fake", 2, 27, 30.0, "cpu"), seqs, 640, 480, 30.0,
+                           LiftOptions(batch_size=32))
+    out_f = lift_sequences(LoadedLifter(free, {}, None, "fake", 2, 27, 30.0, "cpu"), seqs, 640, 480, 30.0,
+                           LiftOptions(batch_size=32))
+    assert max(c[0] for c in capped.calls) == 3 and max(c[0] for c in free.calls) > 3
+    for a, b in zip(out_c, out_f):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_real_models_cpu_batch_limit_follows_their_size():
+    from sasmamba_models import SasMambaLifter, preset
+    small = SasMambaLifter(preset("s", max_frames=27, in_chans=3, dim=32, depth=3, d_state=8))
+    assert small.cpu_batch_limit() >= 32                 # the shipped xs configuration keeps batches of 32
+    assert 2 <= SasMambaLifter(preset("s", max_frames=81, in_chans=3)).cpu_batch_limit() <= 8
+    assert SasMambaLifter(preset("s", max_frames=243, in_chans=3)).cpu_batch_limit() == 1
+
+
 # --- metric scale and root ---------------------------------------------------------------------
 
 def test_metric_scale_uses_the_height_prior():

@@ -186,7 +186,7 @@ def test_cuda_backends_match_ref(backend):
     if backend in ("mamba", "triton") and backend not in available_backends("cuda"):
         pytest.skip(f"{backend} not importable")
     check(backend, device="cuda", length=300, d=16, g=4)
-    if backend == "triton":   # every channel-block width, N not a power of two, large dt, layouts
+    if backend == "triton":   # channel blocks 16, 4, 2; N not a power of two; large dt; layouts
         check(backend, device="cuda", length=200, d=96, g=2, n=5)
         check(backend, device="cuda", length=129, d=12, g=3, dt_scale=30.0)
         check(backend, reversed_dir, device="cuda", length=70, d=64, g=1, n=16)
@@ -202,12 +202,26 @@ def test_triton_backend_needs_cuda_or_the_interpreter(monkeypatch):
 
 _INTERPRETED_CHECKS = """
 import test_scan as T
+from sasmamba_models import scan
 from sasmamba_models.scan import available_backends
 assert "triton" in available_backends("cpu"), available_backends("cpu")
-T.check("triton", b=1, d=8, g=2, n=4, length=150)                 # 3 checkpoint chunks, last partial
-T.check("triton", b=2, d=6, g=2, n=5, length=40, dt_scale=30.0)   # odd block (2), N not a power of 2
-T.check("triton", T.reversed_dir, b=1, d=4, g=1, n=8, length=37)
-T.check("triton", T.bidirectional, b=1, d=4, g=2, n=4, length=37)
+kernel = scan.load_triton_scan()
+calls = []
+real = kernel.triton_scan
+kernel.triton_scan = lambda *a: calls.append(a[0].shape) or real(*a)
+
+def ran(n_before):                       # the kernel itself ran (not the chunked fallback)
+    assert len(calls) > n_before, "the Triton kernel did not run"
+    return len(calls)
+
+n = 0
+T.check("triton", b=1, d=8, g=2, n=4, length=150); n = ran(n)                 # 3 checkpoint chunks, last partial
+T.check("triton", b=2, d=4, g=2, n=5, length=40, dt_scale=30.0); n = ran(n)   # channel block 2, N = 5 (masked), large dt
+T.check("triton", T.reversed_dir, b=1, d=4, g=1, n=8, length=37); n = ran(n)
+T.check("triton", T.bidirectional, b=1, d=4, g=2, n=4, length=37); n = ran(n)
+T.check("triton", b=1, d=2, g=1, n=3, length=1); n = ran(n)                    # a single step
+T.check("triton", b=1, d=6, g=2, n=4, length=20)                                # group width 3: chunked fallback
+assert len(calls) == n, "odd group widths must fall back to chunked"
 print("interpreted triton scan: ok")
 """
 

@@ -118,6 +118,10 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
             owners.append((len(clip_data), start))
         clip_data.append((k, gt, b - a))
     preds = [(np.zeros((n, 17, 3), np.float32), np.zeros((n, 17, 3), np.float32)) for _, _, n in clip_data]
+    from ..pipeline.lifting import cpu_batch_size  # noqa: PLC0415
+
+    per_pass = 2 if with_flip else 1                       # mirrored copies ride in the same forward pass
+    batch = max(1, cpu_batch_size(model, dev, batch * per_pass) // per_pass)
     for i in range(0, len(windows), batch):
         xb = np.stack(windows[i:i + batch])
         m = len(xb)

@@ -81,7 +81,8 @@ def build_model(cfg: TrainConfig):
 
 
 def resolve_device(name: str):
-    """``auto`` -> CUDA when torch sees one, else CPU; a named CUDA device that is absent is an error."""
+    """``auto`` -> CUDA when torch sees one, else CPU; a named CUDA device that is absent is an error.
+    A CUDA device also gets TF32 turned off (:func:`pipeline.lifting.plain_fp32_on_cuda`)."""
     import torch  # noqa: PLC0415
 
     if name in ("", "auto"):
@@ -95,6 +96,9 @@ def resolve_device(name: str):
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise InputError(f"device {name!r} requested but torch sees {torch.cuda.device_count()} CUDA "
                          f"device(s) (cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
+    from ..pipeline.lifting import plain_fp32_on_cuda  # noqa: PLC0415
+
+    plain_fp32_on_cuda(dev)                  # training and evaluation in plain fp32, as on the CPU
     return dev
 
 
@@ -244,8 +248,6 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
             return run
 
         if device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = False   # plain fp32 as on the CPU (torch's default
-            torch.backends.cudnn.allow_tf32 = False         # for matmuls; convolutions default to TF32)
             base_meta["device"] = torch.cuda.get_device_name(device)
         if cfg.arch == "sasmamba":           # (the ablation preset is arch sasmamba too)
             from sasmamba_models.scan import resolve_backend  # noqa: PLC0415
