@@ -33,7 +33,8 @@ Backends
              mamba_ssm.
 
 ``backend="auto"`` picks ``sequential`` on CPU; on CUDA ``mamba`` when the kernel imports, else
-``triton`` when Triton imports (it ships with CUDA builds of torch), else ``chunked``.
+``triton`` when Triton imports (it ships with CUDA builds of torch) and the GPU has compute
+capability 7.0 or newer, else ``chunked``.
 The environment variable ``SASMAMBA_SCAN`` forces a backend globally.
 """
 from __future__ import annotations
@@ -78,6 +79,20 @@ def load_triton_scan():
     return scan_triton
 
 
+TRITON_MIN_CAPABILITY = (7, 0)  # Triton compiles for Volta and newer GPUs
+
+
+def _triton_usable(device: torch.device) -> bool:
+    """``auto`` on CUDA: Triton imports and the GPU is one it compiles for (older cards get
+    ``chunked`` instead of a compile error at the first scan)."""
+    if load_triton_scan() is None:
+        return False
+    try:
+        return tuple(torch.cuda.get_device_capability(device)) >= TRITON_MIN_CAPABILITY
+    except Exception:  # no usable CUDA runtime: let the caller's own CUDA error speak
+        return False
+
+
 def _triton_interpreted() -> bool:
     return os.environ.get("TRITON_INTERPRET", "") == "1"
 
@@ -102,7 +117,7 @@ def resolve_backend(backend: str, device: torch.device) -> str:
             return "sequential"
         if load_mamba_kernel() is not None:
             return "mamba"
-        return "triton" if load_triton_scan() is not None else "chunked"
+        return "triton" if _triton_usable(device) else "chunked"
     if backend not in BACKENDS:
         raise ScanBackendError(f"unknown scan backend {backend!r}; expected one of {BACKENDS} or 'auto'")
     if backend == "mamba":

@@ -193,6 +193,20 @@ def test_cuda_backends_match_ref(backend):
         check(backend, bidirectional, device="cuda", length=70, d=8, g=4)
 
 
+def test_auto_on_cuda_prefers_triton_on_gpus_it_compiles_for(monkeypatch):
+    import sasmamba_models.scan as scan_mod
+
+    monkeypatch.delenv("SASMAMBA_SCAN", raising=False)
+    monkeypatch.setattr(scan_mod, "load_mamba_kernel", lambda: None)
+    monkeypatch.setattr(scan_mod, "load_triton_scan", lambda: object())
+    cuda = torch.device("cuda", 0)
+    for capability, expected in (((9, 0), "triton"), ((7, 0), "triton"), ((6, 1), "chunked")):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None, c=capability: c)
+        assert resolve_backend("auto", cuda) == expected, capability
+    monkeypatch.setattr(scan_mod, "load_triton_scan", lambda: None)
+    assert resolve_backend("auto", cuda) == "chunked"
+
+
 def test_triton_backend_needs_cuda_or_the_interpreter(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(ScanBackendError, match="needs CUDA"):
