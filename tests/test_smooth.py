@@ -220,3 +220,29 @@ def test_evaluate_scores_several_smoothing_specs_from_one_prediction():
     assert smoothed["accel"] < plain["flip_tta"]["overall"]["accel"]
 
 
+
+
+def test_evaluate_on_cpu_respects_the_models_batch_limit_and_scores_the_same():
+    """``evaluate`` caps windows per CPU forward pass (mirrored copies included) by the model's
+    ``cpu_batch_limit()``; the metrics do not depend on the batching."""
+    import torch
+    from sasmamba_models import SasMambaLifter, preset
+
+    from sasmamba_cli.mocap.dataset import from_clips
+    from sasmamba_cli.training.evaluate import evaluate
+
+    ds = _tiny_dataset(from_clips)
+    torch.manual_seed(0)
+    model = SasMambaLifter(preset("tiny", max_frames=9)).eval()
+    sizes = []
+    hook = model.register_forward_pre_hook(lambda m, args: sizes.append(args[0].shape[0]))
+    free = evaluate(model, ds, np.arange(ds.num_clips), 9, 2)
+    assert max(sizes) > 4
+    sizes.clear()
+    model.cpu_batch_limit = lambda: 4                      # 2 windows + their 2 mirrored copies per pass
+    capped = evaluate(model, ds, np.arange(ds.num_clips), 9, 2)
+    hook.remove()
+    assert max(sizes) == 4 and all(s % 2 == 0 for s in sizes)
+    for mode in ("no_tta", "flip_tta"):
+        for k, v in free[mode]["overall"].items():
+            assert abs(capped[mode]["overall"][k] - v) < 1e-4, (mode, k)
