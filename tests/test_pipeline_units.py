@@ -426,3 +426,16 @@ def test_csv_and_json_write_non_finite_values_as_empty_cells_and_null(tmp_path):
     assert d["keypoints_2d"][1][2][0] is None and d["joints_3d"][2][16][2] is None
     assert d["confidence"][3][16] is None and isinstance(d["joints_3d"][0][0][0], float)
     json.dumps(d, allow_nan=False)
+
+
+def test_result_names_the_preset_of_shipped_weights_whatever_window_and_input_channels():
+    import json
+
+    from sasmamba_cli.pipeline.run import _preset_of
+    from sasmamba_cli.weights import bundled_weights
+
+    meta = json.loads(bundled_weights()["sasmamba_s81"].with_suffix(".json").read_text())
+    assert meta["config"]["in_chans"] == 3 and meta["window"] == 81
+    assert _preset_of("sasmamba", meta["config"]) == "s"
+    assert _preset_of("sasmamba", {**meta["config"], "dim": 48}) is None
+    assert _preset_of("tcn", meta["config"]) is None

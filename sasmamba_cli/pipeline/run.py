@@ -128,14 +128,16 @@ def source_frame_count(header_count: int, start_frame: int, max_frames: int | No
 
 
 def _preset_of(arch: str, config: dict | None) -> str | None:
-    """Name of the SasMamba preset whose config matches (ignoring the window length), if any."""
+    """Name of the SasMamba preset whose architecture matches, if any (the window length and the
+    input channels, 2 = x, y or 3 = x, y, confidence, are training choices, not the preset)."""
     if arch != "sasmamba" or not config:
         return None
     from sasmamba_models import PRESETS  # noqa: PLC0415
 
-    strip = {k: v for k, v in config.items() if k != "max_frames"}
+    free = ("max_frames", "in_chans")
+    strip = {k: v for k, v in config.items() if k not in free}
     for name, cfg in PRESETS.items():
-        ref = {k: v for k, v in cfg.to_dict().items() if k != "max_frames"}
+        ref = {k: v for k, v in cfg.to_dict().items() if k not in free}
         if ref == strip:
             return name
     return None
