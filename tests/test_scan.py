@@ -256,3 +256,42 @@ def test_triton_kernel_in_the_cpu_interpreter_matches_ref(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "interpreted triton scan: ok" in proc.stdout
+
+
+@pytest.mark.parametrize("arch", [80, 90])
+def test_triton_kernels_compile_for_gpus_without_one(arch):
+    """Compiled mode has rules the CPU interpreter does not check (types, loop-carried values,
+    barriers): compile both kernels to GPU machine code for Ampere / Hopper here, no GPU needed,
+    at the shapes the model uses and at edge cases (one step, one chunk, N not a power of two)."""
+    pytest.importorskip("triton")
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from sasmamba_models import scan_triton
+
+    def compile_kernel(fn, ints, consts, warps):
+        sig, cx = {}, {}
+        for name in fn.arg_names:
+            if name.endswith("_ptr"):
+                sig[name] = "*fp32"
+            elif name in consts:
+                sig[name], cx[name] = "constexpr", consts[name]
+            elif ints[name] == 1:                        # Triton specialises integer arguments equal to 1
+                sig[name], cx[name] = "constexpr", 1
+            else:
+                sig[name] = "i32"
+        k = triton.compile(ASTSource(fn, sig, cx), target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
+        assert k.asm.get("cubin"), f"{fn.__name__}: no machine code"
+
+    cases = [  # (L, D, G, N, block, warps)
+        (81 * 17, 512, 4, 16, 16, 2),    # preset s, T=81: the training shape
+        (1, 2, 1, 3, 2, 1),              # a single step, N = 3 (masked to 4)
+        (40, 64, 1, 8, 32, 4),           # one chunk
+    ]
+    for length, d, g, n, bd, warps in cases:
+        consts = dict(N=n, NP=triton.next_power_of_2(n), BLOCK_D=bd, CH=scan_triton.CHUNK)
+        nchunk = -(-length // scan_triton.CHUNK)
+        ints = dict(L=length, D=d, G=g, DG=d // g, NCHUNK=nchunk, NBLK=d // bd)
+        compile_kernel(scan_triton._fwd_kernel, ints, consts, warps)
+        compile_kernel(scan_triton._bwd_kernel, ints, consts, warps)
