@@ -36,6 +36,14 @@ def eval_cmd(
         help="Probability that a clip's simulated detections contain one left/right swap episode of 1-6 "
         "frames (default: the training noise's 0.15). 1 = every clip: a stress test for --fix-swaps.",
         min=0.0, max=1.0)] = None,
+    roll: Annotated[Optional[float], typer.Option(
+        help="Every virtual camera rolled by this angle (degrees, clockwise on screen) instead of the "
+        "random roll: a roll sweep with exact 3D.")] = None,
+    pitch: Annotated[Optional[float], typer.Option(
+        help="Every virtual camera pitched by this angle (degrees, + = looking down) instead of the "
+        "random pitch.")] = None,
+    upright: Annotated[bool, typer.Option(
+        "--upright/--no-upright", help="Lift as `sasmamba lift --upright` does (default, as lift).")] = True,
 ):
     """MPJPE, P-MPJPE, N-MPJPE, MPJVE, acceleration error (mm) per source and overall, +/- flip TTA
     (and +/- temporal smoothing with --smooth)."""
@@ -72,7 +80,9 @@ def eval_cmd(
         res = evaluate(model, ds, clips, window, in_chans, seed=seed,
                        max_frames_per_clip=max_frames_per_clip or None, smooth=specs,
                        swap_penalty=(DEFAULT_PENALTY if swap_penalty is None else swap_penalty) if fix_swaps else None,
-                       virtual=None if swap_rate is None else VirtualConfig(swap_p=swap_rate))
+                       virtual=VirtualConfig(**{k: v for k, v in (("swap_p", swap_rate), ("roll_fixed_deg", roll),
+                                                                     ("pitch_fixed_deg", pitch)) if v is not None}),
+                       upright=upright)
     except (SasmambaError, CheckpointError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2)
@@ -80,7 +90,7 @@ def eval_cmd(
                           if fix_swaps else None, "swap_rate": swap_rate}
     res.update({"weights": str(wpath), "weights_sha256": meta.get("weights_sha256"), "arch": meta.get("arch"),
                 "params": sum(p.numel() for p in model.parameters()), "part": part,
-                "data": [Path(p).name for p in data]})
+                "data": [Path(p).name for p in data], "roll_deg": roll, "pitch_deg": pitch, "upright": upright})
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         _atomic_json(out, res)

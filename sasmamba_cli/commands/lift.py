@@ -99,6 +99,12 @@ def lift(
         "frames is unreliable); frames inside a track are kept. Tracks with no such frame, or shorter than "
         "--min-track after the trim, are dropped. 0 = off. Frames removed: the result's 'edge_trim' block."
         )] = 0.6,
+    upright: Annotated[bool, typer.Option(
+        "--upright/--no-upright", help="Camera roll (a tilted phone, a camera mounted at an angle): lift "
+        "each track with its 2D turned about the image centre so its median torso points up, then turn "
+        "the 3D back about the optical axis; the lift then does not depend on the roll (exact for a "
+        "pinhole camera with its principal point at the image centre). Angle per track: the result's "
+        "'upright' block.")] = True,
     render: Annotated[bool, typer.Option("--render/--no-render", help="Also write <stem>_render.mp4 (input "
                                          "video + 2D overlay beside the 3D view) and <stem>_render_summary.png."
                                          )] = False,
@@ -139,7 +145,8 @@ def lift(
             kp_threshold=kp_threshold, max_gap_s=max_gap, min_track_s=min_track, max_people=max_people,
             select=select.value, start_frame=start_frame, max_frames=max_frames, fps=fps,
             image_size=_image_size(image_size), formats=fmt, fk_consistent=fk_consistent, render=render,
-            smooth=smooth_spec, fix_swaps=fix_swaps, edge_min_visible=edge_min_visible)
+            smooth=smooth_spec, fix_swaps=fix_swaps, edge_min_visible=edge_min_visible,
+            upright=upright)
         pipeline = LiftPipeline(settings)
     except SasmambaError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import SasmambaError
 from ..weights import require_default_weights, resolve_weights
 from ..skeleton import flip_h36m, lifter_input
+from .roll import rotate_camera_z, rotate_keypoints, torso_roll
 from .windows import cut_windows, merge_windows, plan_windows
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ class LiftOptions:
     batch_size: int = 32           # windows per forward pass
     resample: bool = True          # run at the checkpoint's training fps when it differs
     threads: int | None = None     # torch CPU threads while lifting (None: leave torch's setting)
+    upright: bool = True           # lift each track with its median torso turned upright, then turn
+                                   # the 3D back about the optical axis (camera roll; pipeline.roll)
 
     def overlap_for(self, window: int) -> int:
         return window // 4 if self.overlap is None else int(self.overlap)
@@ -153,29 +156,74 @@ def run_model(lifter: LoadedLifter, windows: np.ndarray, batch_size: int, thread
 def lift_sequences(lifter: LoadedLifter, kp_h36m_px: list[np.ndarray], width: int, height: int,
                    video_fps: float, options: LiftOptions = LiftOptions()) -> list[np.ndarray]:
     """Lift each ``(T_i, 17, 3)`` H36M px + conf sequence -> ``(T_i, 17, 3)`` root-relative, model units."""
-    if not kp_h36m_px:
-        return []
-    resample = bool(options.resample and lifter.fps and abs(lifter.fps - video_fps) > 0.01 * lifter.fps)
+    return lift_sequences_rolled(lifter, kp_h36m_px, width, height, video_fps, options)[0]
+
+
+def lift_sequences_rolled(lifter: LoadedLifter, kp_h36m_px: list[np.ndarray], width: int, height: int,
+                          video_fps: float, options: LiftOptions = LiftOptions()
+                          ) -> tuple[list[np.ndarray], list[float]]:
+    """:func:`lift_sequences` and the roll each track was lifted at (radians, clockwise on screen;
+    0 when ``options.upright`` is off): the 2D is turned by ``-roll`` about the image centre before
+    lifting and the 3D turned back by ``+roll`` about z (:mod:`.roll`)."""
+    out = infer_sequences(lifter, kp_h36m_px, [(width, height)] * len(kp_h36m_px), video_fps, options)
+    return (out.tta if options.flip_tta else out.plain), out.rolls
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What :func:`infer_sequences` returns, one entry per input sequence: ``plain`` and ``tta``
+    ``(T_i, 17, 3)`` root-relative camera-frame 3D (model units) without / with flip TTA (None
+    when not asked for), ``rolls`` the roll each was lifted at (radians)."""
+
+    plain: list[np.ndarray] | None
+    tta: list[np.ndarray] | None
+    rolls: list[float]
+
+
+def infer_sequences(lifter: LoadedLifter, kp_h36m_px: list[np.ndarray], sizes: list[tuple[int, int]],
+                    fps: float, options: LiftOptions = LiftOptions(), both: bool = False) -> Inference:
+    """The one inference path of ``lift``, ``eval`` and ``eval-h36m``: H36M px + conf sequences
+    ``(T_i, 17, 3)`` with their image sizes ``(w, h)`` -> root-relative 3D.
+
+    Per sequence: upright turn (``options.upright``), resampling to the checkpoint's fps, the
+    training normalisation, overlapping windows of the model's length, flip test-time
+    augmentation, cross-faded merge, resampling back, turn back. Windows of all sequences (and
+    their mirrored copies) run together in batches. ``both``: return the plain and the flip-TTA
+    prediction from one forward pass (else only the one ``options.flip_tta`` names).
+    """
+    n = len(kp_h36m_px)
+    if not n:
+        return Inference([] if both or not options.flip_tta else None,
+                         [] if both or options.flip_tta else None, [])
+    want_plain = both or not options.flip_tta
+    want_tta = both or options.flip_tta
+    resample = bool(options.resample and lifter.fps and abs(lifter.fps - fps) > 0.01 * lifter.fps)
+    rolls = [torso_roll(kp) if options.upright else 0.0 for kp in kp_h36m_px]
     plans, chunks = [], []
-    for kp in kp_h36m_px:
-        src = resample_keypoints(kp, video_fps, lifter.fps) if resample else kp
-        x = lifter_input(src, width, height, lifter.in_chans)                   # (T', 17, C)
+    for kp, (w, h), r in zip(kp_h36m_px, sizes, rolls):
+        kp = rotate_keypoints(kp, -r, w, h) if r else kp
+        src = resample_keypoints(kp, fps, lifter.fps) if resample else kp
+        x = lifter_input(src, w, h, lifter.in_chans)                            # (T', 17, C)
         plan = plan_windows(x.shape[0], lifter.window, options.overlap_for(lifter.window))
         plans.append(plan)
         chunks.append(cut_windows(x, plan))                                     # (k, W, 17, C)
     windows = np.concatenate(chunks, 0)
-    if options.flip_tta:
-        both = np.concatenate([windows, flip_h36m(windows)], 0)
-        pred = run_model(lifter, both, options.batch_size, options.threads)
-        k = windows.shape[0]
-        pred = 0.5 * (pred[:k] + flip_h36m(pred[k:]))
+    k = windows.shape[0]
+    if want_tta:
+        pred = run_model(lifter, np.concatenate([windows, flip_h36m(windows)], 0), options.batch_size,
+                         options.threads)
+        plain_w, tta_w = pred[:k], 0.5 * (pred[:k] + flip_h36m(pred[k:]))
     else:
-        pred = run_model(lifter, windows, options.batch_size, options.threads)
-    out, at = [], 0
-    for kp, plan, chunk in zip(kp_h36m_px, plans, chunks):
-        seq = merge_windows(pred[at:at + chunk.shape[0]], plan)                 # (T', 17, 3)
-        at += chunk.shape[0]
-        if resample:
-            seq = resample_back(seq, video_fps, lifter.fps, kp.shape[0])
-        out.append(seq - seq[:, :1])                                            # root-relative
-    return out
+        plain_w, tta_w = run_model(lifter, windows, options.batch_size, options.threads), None
+
+    def finish(pred_w):
+        out, at = [], 0
+        for kp, plan, chunk, roll in zip(kp_h36m_px, plans, chunks, rolls):
+            seq = merge_windows(pred_w[at:at + chunk.shape[0]], plan)               # (T', 17, 3)
+            at += chunk.shape[0]
+            if resample:
+                seq = resample_back(seq, fps, lifter.fps, kp.shape[0])
+            out.append(rotate_camera_z(seq - seq[:, :1], roll))                     # root-relative, roll back
+        return out
+
+    return Inference(finish(plain_w) if want_plain else None, finish(tta_w) if want_tta else None, rolls)

@@ -31,8 +31,9 @@ from ..errors import InputError, NoPersonError
 from ..skeleton import coco_to_h36m
 from .detect import DetectorWeights, PoseDetector, resolve_detector_weights, resolve_device
 from .edges import DEFAULT_EDGE_MIN_VISIBLE, edge_trim_header, trim_tracks
-from .lifting import LiftOptions, LoadedLifter, lift_sequences, load_lifter
+from .lifting import LiftOptions, LoadedLifter, lift_sequences_rolled, load_lifter
 from .result import AXES, SCHEMA, SCHEMA_VERSION, UNITS, ClipResult, TrackResult, skeleton_header
+from .roll import MAX_ROLL_DEG
 from .root import camera_from_fov, estimate_root, metric_scale
 from .smooth import DEFAULT_SMOOTH, parse_smooth, smooth_track, smoothing_header, warm_up
 from .swaps import DEFAULT_PENALTY, repair_track, swap_repair_header
@@ -77,6 +78,8 @@ class LiftSettings:
     fix_swaps: bool = True                # repair short left/right label swaps in the 2D (pipeline.swaps)
     edge_min_visible: float = DEFAULT_EDGE_MIN_VISIBLE   # trim track edges with fewer visible keypoints
                                                          # (pipeline.edges); 0 = off
+    upright: bool = True                  # lift each track with its torso turned upright (camera roll,
+                                          # pipeline.roll), 3D turned back about the optical axis
 
     @property
     def fk_on(self) -> bool:
@@ -208,7 +211,7 @@ class LiftPipeline:
                 "max_frames": s.max_frames, "fps_override": s.fps, "formats": list(s.formats),
                 "fk_consistent": s.fk_on, "render": s.render,
                 "smooth": parse_smooth(s.smooth).as_dict(), "fix_swaps": s.fix_swaps,
-                "edge_min_visible": s.edge_min_visible,
+                "edge_min_visible": s.edge_min_visible, "upright": s.upright,
                 "scale_method": "median ankle-to-shoulder chain = 0.779 x height_m",
                 "root_method": "per-frame weighted least-squares reprojection of the metric skeleton"}
 
@@ -315,9 +318,10 @@ class LiftPipeline:
             tracks, swap_block = repair_swaps(tracks, s.fix_swaps)
         with sw.stage("lift"):
             kp_h36m = [coco_to_h36m(t.keypoints_px) for t in tracks]
-            rel = lift_sequences(self.lifter, kp_h36m, width, height, fps,
-                                 LiftOptions(overlap=s.overlap, flip_tta=s.flip_tta, batch_size=s.lift_batch,
-                                             resample=s.resample, threads=self._lift_threads()))
+            rel, rolls = lift_sequences_rolled(
+                self.lifter, kp_h36m, width, height, fps,
+                LiftOptions(overlap=s.overlap, flip_tta=s.flip_tta, batch_size=s.lift_batch,
+                            resample=s.resample, threads=self._lift_threads(), upright=s.upright))
         results = []
         with sw.stage("root"):
             for t, kp, r in zip(tracks, kp_h36m, rel):
@@ -344,6 +348,11 @@ class LiftPipeline:
             "camera": camera.as_dict(), "model": self.model_header(), "detector": detector,
             "settings": self.settings_header(), "stats": stats, "edge_trim": edge_block, "swap_repair": swap_block,
             "smoothing": smoothing,
+            "upright": {"enabled": s.upright, "max_roll_deg": MAX_ROLL_DEG,
+                        "method": "2D turned about the image centre so the track's median torso points up; "
+                                  "3D turned back about the optical axis",
+                        "tracks": [{"track_id": int(t.track_id), "roll_deg": round(float(np.degrees(r)), 2)}
+                                   for t, r in zip(tracks, rolls)]},
             "run": {"settings_hash": self.settings_hash(keypoints_mode=detector.get("name") == "keypoint-file"),
                     "timings_s": {}},
         }

@@ -1,9 +1,9 @@
-"""Evaluation protocol: held-out clips, seeded virtual cameras, tiled windows, all metrics.
+"""Evaluation protocol: held-out clips, seeded virtual cameras, lift's own inference, all metrics.
 
 For every clip of the evaluated part a virtual capture is drawn with a generator seeded by
-``(seed, clip index)``, so every model sees exactly the same 2D input. The clip is tiled with
-windows of the model's length (the last window aligned to the clip end; overlapping frames take
-the later window), predicted with and without flip test-time augmentation, optionally
+``(seed, clip index)``, so every model sees exactly the same 2D input. The clip is lifted by
+``sasmamba lift``'s inference path (:func:`sasmamba_cli.pipeline.lifting.infer_sequences`:
+overlapping windows, cross-faded merge, upright turn), with and without flip test-time augmentation, optionally
 smoothed over time (:mod:`sasmamba_cli.pipeline.smooth`, at the dataset's fps, on the merged
 per-clip prediction, as ``sasmamba lift --smooth`` does), and scored in mm. Metrics are averaged
 over frames per clip, then over clips per group, then over groups (per source, and overall).
@@ -22,15 +22,8 @@ from ..pipeline.swaps import repair_keypoints
 SWAP_OBSERVED_CONF = 0.5     # sasmamba lift's default --kp-threshold: weaker joints are missing there
 from ..skeleton import coco_to_h36m, flip_h36m, lifter_input
 from .metrics import clip_metrics
-from .sampler import eval_windows
 from .observe import observe
 from .virtual import VirtualConfig
-
-
-def predict_windows(model, x: np.ndarray, window: int, flip_tta: bool) -> np.ndarray:
-    """x (T, 17, C) normalised -> (T, 17, 3) prediction by tiled windows."""
-    plain, tta = predict_windows_both(model, x, window, with_flip=flip_tta)
-    return tta if flip_tta else plain
 
 
 def model_device(model):
@@ -40,44 +33,11 @@ def model_device(model):
     return next((t.device for t in (*model.parameters(), *model.buffers())), torch.device("cpu"))
 
 
-def predict_windows_both(model, x: np.ndarray, window: int, with_flip: bool = True,
-                         batch: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions without and (if ``with_flip``) with flip TTA; one batched forward per chunk
-    of windows holds the plain and the mirrored inputs together."""
-    import torch
-
-    dev = model_device(model)
-    t = x.shape[0]
-    starts = eval_windows(t, window)
-    plain = np.zeros((t, 17, 3), np.float32)
-    tta = np.zeros((t, 17, 3), np.float32) if with_flip else None
-    for i in range(0, len(starts), batch):
-        chunk = starts[i:i + batch]
-        xb = np.stack([_pad(x[s:s + window], window) for s in chunk])
-        if with_flip:
-            xb = np.concatenate([xb, flip_h36m(xb)])
-        with torch.inference_mode():
-            out = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)).to(dev)).cpu().numpy()
-        pred = out[:len(chunk)]
-        mirrored = flip_h36m(out[len(chunk):]) if with_flip else None
-        for k, s in enumerate(chunk):
-            n = min(window, t - s)
-            plain[s:s + n] = pred[k, :n]
-            if with_flip:
-                tta[s:s + n] = 0.5 * (pred[k, :n] + mirrored[k, :n])
-    return plain, tta
-
-
-def _pad(x: np.ndarray, window: int) -> np.ndarray:
-    if x.shape[0] >= window:
-        return x
-    return np.concatenate([x, np.repeat(x[-1:], window - x.shape[0], 0)])
-
-
 def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: int, seed: int = 0,
              flip_modes=(False, True), max_frames_per_clip: int | None = None, progress=None,
              batch: int = 64, smooth: tuple[SmoothSpec, ...] = (NO_SMOOTHING,),
-             swap_penalty: float | None = None, virtual: VirtualConfig | None = None) -> dict:
+             swap_penalty: float | None = None, virtual: VirtualConfig | None = None,
+             upright: bool = True) -> dict:
     """Returns ``{"no_tta"|"flip_tta": {"overall": {...}, "per_source": {...}}, "clips": n,
     "smooth": str(smooth[0]), ...}``, the metrics of the first smoothing spec; with several specs
     also ``"by_smooth": {str(spec): {"no_tta": ..., "flip_tta": ...}}`` for each (one forward pass
@@ -86,16 +46,17 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
     the pipeline's keypoint threshold 0.5 do not count as observations). ``virtual`` replaces the
     default virtual capture settings (camera and detector noise; same seeds).
 
-    Windows of all clips are batched together (``batch`` windows, plus their mirrored copies
-    when flip TTA is evaluated), so short clips do not each pay a small forward pass.
+    Prediction is ``sasmamba lift``'s own path (:func:`sasmamba_cli.pipeline.lifting.infer_sequences`:
+    overlapping windows, cross-faded merge, flip TTA, and with ``upright`` the camera-roll turn),
+    so these numbers measure what ``lift`` ships. Windows of all clips are batched together.
     """
     if not smooth:
         raise ValueError("evaluate: expected at least one smoothing spec (NO_SMOOTHING for none), found none")
-    import torch
+    from ..pipeline.lifting import LiftOptions, LoadedLifter, infer_sequences  # noqa: PLC0415
 
     with_flip = True in flip_modes
     dev = model_device(model)
-    clip_data, windows, owners = [], [], []
+    clip_data, kps, sizes = [], [], []
     for k in clips:
         k = int(k)
         a, b = int(ds.clip_start[k]), int(ds.clip_start[k + 1])
@@ -111,32 +72,18 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
             coco = np.asarray(s.coco2d_px, np.float64)
             coco, _ = repair_keypoints(coco, coco[..., 2] >= SWAP_OBSERVED_CONF, penalty=swap_penalty)
             kp2d = coco_to_h36m(coco)
-        x = lifter_input(kp2d, s.width, s.height, in_chans)
-        gt = s.target_cam_m - s.target_cam_m[:, :1]
-        for start in eval_windows(b - a, window):
-            windows.append(_pad(x[start:start + window], window))
-            owners.append((len(clip_data), start))
-        clip_data.append((k, gt, b - a))
-    preds = [(np.zeros((n, 17, 3), np.float32), np.zeros((n, 17, 3), np.float32)) for _, _, n in clip_data]
-    from ..pipeline.lifting import cpu_batch_size  # noqa: PLC0415
-
-    per_pass = 2 if with_flip else 1                       # mirrored copies ride in the same forward pass
-    batch = max(1, cpu_batch_size(model, dev, batch * per_pass) // per_pass)
-    for i in range(0, len(windows), batch):
-        xb = np.stack(windows[i:i + batch])
-        m = len(xb)
-        if with_flip:
-            xb = np.concatenate([xb, flip_h36m(xb)])
-        with torch.inference_mode():
-            out = model(torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)).to(dev)).cpu().numpy()
-        mirrored = flip_h36m(out[m:]) if with_flip else None
-        for j, (ci, start) in enumerate(owners[i:i + m]):
-            n = min(window, clip_data[ci][2] - start)
-            preds[ci][0][start:start + n] = out[j, :n]
-            if with_flip:
-                preds[ci][1][start:start + n] = 0.5 * (out[j, :n] + mirrored[j, :n])
-        if progress is not None:
-            progress()
+        kps.append(np.asarray(kp2d, np.float64))
+        sizes.append((s.width, s.height))
+        clip_data.append((k, s.target_cam_m - s.target_cam_m[:, :1], b - a))
+    # the lift path itself (pipeline.lifting.infer_sequences): windows, merge, flip TTA, upright
+    lifter = LoadedLifter(model, {}, None, "model", in_chans, window, None, str(dev))
+    opts = LiftOptions(flip_tta=with_flip, batch_size=batch, upright=upright)
+    inf = infer_sequences(lifter, kps, sizes, float(ds.fps), opts, both=with_flip)
+    plains = inf.plain if inf.plain is not None else [None] * len(kps)
+    tta = inf.tta if inf.tta is not None else [None] * len(kps)
+    preds = list(zip(plains, tta))
+    if progress is not None:
+        progress()
     per_clip = {(spec, m): [] for spec in smooth for m in flip_modes}
     meta = []
     for (k, gt, n), (plain, tta) in zip(clip_data, preds):

@@ -13,7 +13,9 @@ import numpy as np
 
 from ..mocap.dataset import MocapDataset
 from ..skeleton import flip_h36m, lifter_input
+from ..pipeline.roll import rotate_camera_z, rotate_keypoints, torso_roll
 from .observe import observe
+from .virtual import VirtualConfig
 
 
 @dataclass(frozen=True)
@@ -27,13 +29,19 @@ class Batch:
 
 
 def window_sample(ds: MocapDataset, clip: int, start: int, window: int, rng: np.random.Generator,
-                  in_chans: int, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """One window ``[start, start + window)`` of ``clip`` (edge-padded if the clip is shorter)."""
+                  in_chans: int, flip: bool = False, virtual: VirtualConfig | None = None,
+                  upright: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """One window ``[start, start + window)`` of ``clip`` (edge-padded if the clip is shorter).
+    ``upright``: the window is seen as ``lift --upright`` sees a track (2D turned so the median torso
+    points up, the target turned with it about the optical axis; :mod:`sasmamba_cli.pipeline.roll`)."""
     a, b = int(ds.clip_start[clip]), int(ds.clip_start[clip + 1])
     idx = np.clip(np.arange(start, start + window), 0, b - a - 1) + a
-    s = observe(ds, clip, idx, rng)
-    x = lifter_input(s.kp2d_px, s.width, s.height, in_chans)
-    y = s.target_cam_m - s.target_cam_m[:, :1]
+    s = observe(ds, clip, idx, rng, virtual)
+    kp, y = s.kp2d_px, s.target_cam_m - s.target_cam_m[:, :1]
+    if upright:
+        roll = torso_roll(kp)
+        kp, y = rotate_keypoints(kp, -roll, s.width, s.height), rotate_camera_z(y, -roll)
+    x = lifter_input(kp, s.width, s.height, in_chans)
     if flip:                     # flip_h36m negates channel 0 only, so a conf channel is kept
         x, y = flip_h36m(x), flip_h36m(y)
     return x.astype(np.float32), y.astype(np.float32)
@@ -42,10 +50,12 @@ def window_sample(ds: MocapDataset, clip: int, start: int, window: int, rng: np.
 class WindowSampler:
     """Random training windows, clips drawn in proportion to their length."""
 
-    def __init__(self, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: int, flip_p: float = 0.5):
+    def __init__(self, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: int, flip_p: float = 0.5,
+                 virtual: VirtualConfig | None = None, upright: bool = False):
         if len(clips) == 0:
             raise ValueError("no training clips: check the dataset and the split file")
         self.ds, self.clips, self.window, self.in_chans, self.flip_p = ds, np.asarray(clips), window, in_chans, flip_p
+        self.virtual, self.upright = virtual, upright
         lengths = np.diff(ds.clip_start)[self.clips].astype(np.float64)
         self.p = lengths / lengths.sum()
         self.lengths = lengths.astype(np.int64)
@@ -60,7 +70,8 @@ class WindowSampler:
         for i in picks:
             start = int(rng.integers(0, max(1, self.lengths[i] - self.window + 1)))
             x, y = window_sample(self.ds, int(self.clips[i]), start, self.window, rng, self.in_chans,
-                                 flip=bool(rng.random() < self.flip_p))
+                                 flip=bool(rng.random() < self.flip_p), virtual=self.virtual,
+                                 upright=self.upright)
             xs.append(x)
             ys.append(y)
         return Batch(np.stack(xs), np.stack(ys), self.clips[picks])

@@ -46,6 +46,10 @@ class TrainConfig:
     threads: int = 0                      # torch threads (0 = torch default)
     device: str = "auto"                  # auto (CUDA when available) | cpu | cuda | cuda:N
     workers: int = 0                      # batch-building processes (0 = in-process; GPU runs: several)
+    init_weights: str = ""                # warm start: a checkpoint (path or bundled name) of the same
+                                          # architecture whose weights start this run (not its optimiser)
+    virtual: dict = field(default_factory=dict)   # VirtualConfig overrides (camera and 2D noise model)
+    upright: bool = False                 # train on windows turned as `lift --upright` turns a track
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -78,6 +82,32 @@ def build_model(cfg: TrainConfig):
     if cfg.arch == "mean":
         return MeanPoseLifter(MeanPoseConfig(max_frames=cfg.window, in_chans=cfg.in_chans))
     raise InputError(f"unknown arch {cfg.arch!r}; expected sasmamba, tcn or mean")
+
+
+def virtual_config(overrides: dict):
+    """The virtual capture settings with a run's ``virtual`` overrides (lists become tuples)."""
+    from .virtual import VirtualConfig  # noqa: PLC0415
+
+    known = {f.name for f in dataclasses.fields(VirtualConfig)}
+    bad = sorted(set(overrides) - known)
+    if bad:
+        raise InputError(f"unknown 'virtual' keys {bad}; expected a subset of {sorted(known)}")
+    return VirtualConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+
+
+def warm_start(model, weights: str) -> dict:
+    """Copy a checkpoint's weights into ``model`` (same architecture and shapes); its metadata."""
+    from sasmamba_models.checkpoint import load_checkpoint  # noqa: PLC0415
+
+    from ..weights import resolve_weights  # noqa: PLC0415
+
+    src, meta = load_checkpoint(resolve_weights(weights), map_location="cpu")
+    mine, theirs = model.state_dict(), src.state_dict()
+    if set(mine) != set(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
+        raise InputError(f"init_weights {weights}: its tensors do not match this run's model (check preset, "
+                         "window and in_chans against the checkpoint's config)")
+    model.load_state_dict(theirs)
+    return meta
 
 
 def resolve_device(name: str):
@@ -203,7 +233,8 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
                              f"{', '.join(map(str, cfg.data))} in its '{part}' part; pass --split FILE whose "
                              "'val' / 'test' parts name groups of this data (docs/data.md, 'Split')")
     try:
-        sampler = WindowSampler(ds, train_clips, cfg.window, cfg.in_chans)
+        sampler = WindowSampler(ds, train_clips, cfg.window, cfg.in_chans, virtual=virtual_config(cfg.virtual),
+                                upright=cfg.upright)
         model = build_model(cfg)
         if cfg.workers < 0:
             raise ValueError(f"workers must be >= 0, found {cfg.workers}")
@@ -222,7 +253,9 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
                           "licences": sorted(set(ds.licence[train_clips].tolist())),
                           "train_clips": int(len(train_clips)), "train_frames": sampler.num_frames,
                           "split": Path(cfg.split).name if cfg.split else "split_v1.json"},
-                 "command": command, "seed": cfg.seed, "params": n_params}
+                 "command": command, "seed": cfg.seed, "params": n_params,
+                 "init_weights": cfg.init_weights or None, "upright": cfg.upright,
+                 "virtual": cfg.virtual or None}
     try:
         pool = make_pool(sampler, cfg.workers) if cfg.arch != "mean" else None   # before CUDA starts
     except ValueError as e:
@@ -256,6 +289,10 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         state = {"step": 0, "epoch": 0, "samples": 0, "lr": cfg.lr, "train_seconds": 0.0, "best_val": None,
                  "rng": None}
+        if cfg.init_weights and not (run / "state.json").exists():
+            warm_start(model, cfg.init_weights)
+            model.to(device)
+            console.print(f"warm start from {cfg.init_weights}")
         if (run / "state.json").exists():
             state = _load_state(run, model, opt, device)
             console.print(f"resuming {run} at step {state['step']} (epoch {state['epoch']}, "

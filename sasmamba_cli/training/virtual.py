@@ -40,6 +40,9 @@ class VirtualConfig:
     hfov_deg: tuple = (35.0, 85.0)           # field of view across the long side
     pitch_deg: tuple = (-10.0, 35.0)         # camera looking down (+) or up (-)
     roll_sigma_deg: float = 3.0              # camera roll std
+    roll_max_deg: float = 10.0               # |roll| clip
+    roll_fixed_deg: float | None = None      # every camera at this roll (evaluation sweeps; + = clockwise on screen)
+    pitch_fixed_deg: float | None = None     # every camera at this pitch (+ = looking down; no ground check)
     fill: tuple = (0.55, 1.0)                # bounding sphere radius / half the short-side view
     min_cam_height_m: float = 0.2            # camera above the clip's ground
     principal_sigma: float = 0.01            # principal point jitter (fraction of width)
@@ -54,6 +57,9 @@ class VirtualConfig:
     offimage_missing_p: float = 0.7          # an off-image joint is missing (else low conf)
     swap_p: float = 0.15                     # probability of a left/right swap episode per clip
     swap_len: tuple = (1, 6)                 # frames
+    conf_gamma: tuple = (1.0, 1.0)           # per-clip confidence remap conf ** g, g log-uniform in this
+                                             # range (a detector that scales its scores differently)
+    conf_ones_p: float = 0.0                 # probability that a clip's detected joints all get conf 1
 
 
 #: relative jitter per COCO joint (hips and wrists are the least stable detector outputs)
@@ -136,8 +142,10 @@ def random_camera(points_m: np.ndarray, rng: np.random.Generator, cfg: VirtualCo
     dist = radius / np.sin(half_short * rng.uniform(*cfg.fill))
     yaw = rng.uniform(0, 2 * np.pi)
     pitch = np.deg2rad(rng.uniform(*cfg.pitch_deg))
+    if cfg.pitch_fixed_deg is not None:
+        pitch = np.deg2rad(cfg.pitch_fixed_deg)
     min_y = lo[1] + cfg.min_cam_height_m
-    if centre[1] + dist * np.sin(pitch) < min_y:            # keep the camera above the ground
+    if cfg.pitch_fixed_deg is None and centre[1] + dist * np.sin(pitch) < min_y:   # keep the camera above the ground
         pitch = np.arcsin(np.clip((min_y - centre[1]) / dist, -1, 1))
     fwd = np.array([-np.sin(yaw) * np.cos(pitch), -np.sin(pitch), -np.cos(yaw) * np.cos(pitch)])
     cam = centre - dist * fwd
@@ -145,7 +153,9 @@ def random_camera(points_m: np.ndarray, rng: np.random.Generator, cfg: VirtualCo
     right /= np.linalg.norm(right)
     down = np.cross(fwd, right)
     R = np.stack([right, down, fwd])
-    roll = np.deg2rad(np.clip(rng.normal(0, cfg.roll_sigma_deg), -10, 10))
+    roll = np.deg2rad(np.clip(rng.normal(0, cfg.roll_sigma_deg), -cfg.roll_max_deg, cfg.roll_max_deg))
+    if cfg.roll_fixed_deg is not None:
+        roll = np.deg2rad(cfg.roll_fixed_deg)
     c, s = np.cos(roll), np.sin(roll)
     R = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]]) @ R
     t = -R @ cam
@@ -187,6 +197,11 @@ def detector_noise(coco_px: np.ndarray, width: int, height: int, rng: np.random.
     missing |= off & (rng.random((T, J)) < cfg.offimage_missing_p)
     conf = np.where(off & ~missing, np.minimum(conf, 0.3), conf)
     conf = np.clip(conf, 1e-3, 1.0)
+    if cfg.conf_gamma != (1.0, 1.0):                # a monotone remap of this clip's scores
+        g = np.exp(rng.uniform(np.log(cfg.conf_gamma[0]), np.log(cfg.conf_gamma[1])))
+        conf = conf ** g
+    if cfg.conf_ones_p and rng.random() < cfg.conf_ones_p:
+        conf = np.ones_like(conf)
     # left/right swap of one limb pair for a few frames
     if T and rng.random() < cfg.swap_p:
         pairs = [(7, 8, 9, 10), (13, 14, 15, 16), (9, 10), (15, 16), (11, 12)]
