@@ -120,6 +120,10 @@ class Lifter:
             self._pipes[key] = LiftPipeline(LiftSettings(weights=weights, device="cpu"))
         p = self._pipes[key]
         p.settings = replace(LiftSettings(weights=weights, device="cpu"), **settings)
+        key = (p.settings.imgsz, p.settings.kp_threshold, p.settings.detector, p.settings.det_conf)
+        if getattr(p, "_bench_det_key", key) != key:
+            p._detector = None                     # the detector is built from the settings on first use
+        p._bench_det_key = key
         return p
 
     def video(self, path: Path, out: Path, weights: str | None = None, **settings) -> Path:
@@ -164,6 +168,124 @@ def fmt(s: dict) -> str:
             f"{s['mpjpe_ts']['median']:.1f} / {s['mpjpe_ts']['mean']:.1f}")
 
 
+COCO_NAMES = ("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
+              "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle")
+
+
+def error_2d(realval: Path, cam: str, result: dict) -> dict:
+    """2D error of the track nearest the reference (her), per scored COCO joint: median px over
+    frames where both are valid, and as a fraction of her median torso size (mid-shoulder to
+    mid-hip, reference 2D); plus how often the joint was missing (below the keypoint threshold)."""
+    z = np.load(realval / "reference.npz")
+    ref = z[f"keypoints2d_{cam}"].astype(np.float64)                   # (F, 17, 2)
+    valid = z["valid"]
+    fidx = {int(f): i for i, f in enumerate(z["frame_index"])}
+    torso = np.nanmedian(np.linalg.norm(ref[:, 5:7].mean(1) - ref[:, 11:13].mean(1), axis=-1))
+    best = None
+    for t in result["tracks"]:
+        kp = _none_to_nan(t["keypoints_2d_coco"])
+        rows = [(i, fidx[f]) for i, f in enumerate(t["frames"]) if f in fidx]
+        if not rows:
+            continue
+        a, b = map(list, zip(*rows))
+        d = np.linalg.norm(kp[a, :, :2] - ref[b], axis=-1)
+        d = np.where(valid[b], d, np.nan)
+        med = np.nanmedian(d)
+        if best is None or med < best[0]:
+            best = (med, d, kp[a, :, 2])
+    if best is None:
+        return {"error": "no track overlaps the reference"}
+    _, d, conf = best
+    joints = [int(j) for j in z["scored_joints_coco"]]
+    per = {COCO_NAMES[j]: {"px": float(np.nanmedian(d[:, j])), "torso": float(np.nanmedian(d[:, j]) / torso),
+                           "missing": float(np.mean(~(conf[:, j] > 0)))} for j in joints}
+    return {"torso_px": float(torso), "median_px": float(np.nanmedian(d[:, joints])),
+            "median_torso": float(np.nanmedian(d[:, joints]) / torso), "per_joint": per}
+
+
+def her_track(realval: Path, cam: str, result: dict) -> dict:
+    """The track of ``result`` nearest her reference 2D (score.py's own rule, median px)."""
+    z = np.load(realval / "reference.npz")
+    ref = z[f"keypoints2d_{cam}"].astype(np.float64)
+    fidx = {int(f): i for i, f in enumerate(z["frame_index"])}
+    best = None
+    for t in result["tracks"]:
+        kp = _none_to_nan(t["keypoints_2d_coco"])
+        rows = [(i, fidx[f]) for i, f in enumerate(t["frames"]) if f in fidx]
+        a, b = map(list, zip(*rows))
+        med = np.nanmedian(np.linalg.norm(kp[a, :, :2] - ref[b], axis=-1))
+        if best is None or med < best[0]:
+            best = (med, t)
+    return best[1]
+
+
+# H36M-17 slot -> BlazePose landmark (limb joints; pelvis = mid-hip, thorax = mid-shoulder; the head
+# joints are not scored)
+_H36M_FROM_BP = {1: 24, 2: 26, 3: 28, 4: 23, 5: 25, 6: 27, 11: 11, 12: 13, 13: 15, 14: 12, 15: 14, 16: 16,
+                 9: 0, 10: 0}
+
+
+def mediapipe_world(video: Path, track: dict, out_npz: Path) -> Path:
+    """MediaPipe's own 3D, the peer a user would pick instead: BlazePose *full* (the model in the
+    mediapipe 0.10.18 wheel), video mode, on a square crop of her YOLO box in every frame; its
+    world landmarks (metres, hip-centred, x right, y down, z away from the camera) as H36M-17 mm."""
+    import cv2
+
+    from sasmamba_cli.pipeline.blazepose import cut, square_crop
+    import mediapipe as mp
+
+    pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, enable_segmentation=False)
+    boxes = {int(f): np.array(b, dtype=np.float64) for f, b in zip(track["frames"], track["boxes_2d"])}
+    cap = cv2.VideoCapture(str(video))
+    joints, frames = [], []
+    f = 0
+    # one fixed crop size and place (her box over the clip) keeps video mode's tracking consistent
+    allb = np.array(list(boxes.values()))
+    x0, y0, side, _ = square_crop(np.array([allb[:, 0].min(), allb[:, 1].min(), allb[:, 2].max(), allb[:, 3].max()]),
+                                  0, 0, margin=1.1)
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if f in boxes:
+            res = pose.process(np.ascontiguousarray(cut(frame, x0, y0, side)[..., ::-1]))
+            if res.pose_world_landmarks is not None:
+                lm = res.pose_world_landmarks.landmark
+                p = np.array([[q.x, q.y, q.z] for q in lm]) * 1000.0
+                j = np.full((17, 3), np.nan)
+                for h, b in _H36M_FROM_BP.items():
+                    j[h] = p[b]
+                j[0] = (p[23] + p[24]) / 2
+                j[8] = (p[11] + p[12]) / 2
+                j[7] = (j[0] + j[8]) / 2
+                joints.append(j)
+                frames.append(f)
+        f += 1
+    cap.release()
+    np.savez(out_npz, joints_h36m17=np.array(joints), frame_index=np.array(frames), units="mm")
+    return out_npz
+
+
+def score_npz(realval: Path, cam: str, npz: Path) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "score.json"
+        p = subprocess.run([sys.executable, str(realval / "score.py"), str(npz), "--camera", cam, "--json", str(out)],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            return {"error": (p.stderr or p.stdout).strip().splitlines()[-1]}
+        s = json.loads(out.read_text())
+        s.pop("frames", None)
+        return s
+
+
+def have_mediapipe() -> bool:
+    try:
+        import mediapipe as mp
+        return hasattr(mp, "solutions")
+    except ImportError:
+        return False
+
+
 CONF_MAPS = {"raw": None, "sqrt": np.sqrt, "square": np.square, "ones": np.ones_like}
 
 
@@ -171,8 +293,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--realval", type=Path, default=DEFAULT_REALVAL)
     ap.add_argument("--work", type=Path, default=ROOT / "work_data" / "realval")
-    ap.add_argument("--weights", nargs="+", default=["sasmamba_default", "sasmamba_s81"])
-    ap.add_argument("--sections", nargs="+", default=["main", "roll", "conf"])
+    ap.add_argument("--weights", nargs="+", default=["sasmamba_s81", "sasmamba_xs", "sasmamba_cmu"],
+                    help="lifters to compare (default: every bundled one; the first is the default)")
+    ap.add_argument("--sections", nargs="+", default=["detector", "main", "roll", "conf"])
+    ap.add_argument("--imgsz", nargs="+", type=int, default=[640, 960, 1280])
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     a = ap.parse_args()
@@ -199,23 +323,61 @@ def main() -> int:
     # our detector's 2D: detect once per view (default settings), re-lift the result JSON per row
     det = {cam: L.video(a.realval / f"{cam}.mp4", a.work / f"yolo_{cam}.json") for cam in CAMS}
     p2d = {cam: a.realval / f"perfect2d_{cam}.json" for cam in CAMS}
-    sources = {"yolo11n": det, "perfect": p2d}
+    sources = {"yolo11n": det}
+    if have_mediapipe():
+        sources["blazepose"] = {cam: L.video(a.realval / f"{cam}.mp4", a.work / f"blazepose_{cam}.json",
+                                             detector="mediapipe") for cam in CAMS}
+    else:
+        print("note: mediapipe not installed: no --detector mediapipe rows and no MediaPipe peer row")
+    sources["perfect"] = p2d
+    for src, files in sources.items():
+        if src == "perfect":
+            continue
+        for c in CAMS:
+            e = error_2d(a.realval, c, json.loads(files[c].read_text()))
+            rows.append({"section": "2d", "2d": src, "camera": c, **e})
+            print(f"2D error {src} {c}: median {e['median_px']:.1f} px = {e['median_torso']:.3f} torso; "
+                  + ", ".join(f"{n} {v['px']:.0f}" for n, v in e["per_joint"].items()), flush=True)
+
+    if "detector" in a.sections:
+        for imgsz in a.imgsz:
+            files = {c: L.video(a.realval / f"{c}.mp4", a.work / f"yolo{imgsz}_{c}.json", imgsz=imgsz) for c in CAMS}
+            for c in CAMS:
+                e = error_2d(a.realval, c, json.loads(files[c].read_text()))
+                rows.append({"section": "2d", "2d": f"yolo11n imgsz {imgsz}", "camera": c, **e})
+                print(f"2D error yolo11n imgsz {imgsz} {c}: median {e['median_px']:.1f} px = "
+                      f"{e['median_torso']:.3f} torso; " + ", ".join(
+                          f"{n} {v['px']:.0f}" for n, v in e["per_joint"].items()), flush=True)
+            for w in a.weights:
+                add("detector", f"yolo11n imgsz {imgsz}", w, "defaults",
+                    {c: score(a.realval, c, L.keypoints(files[c], w)) for c in CAMS})
 
     if "main" in a.sections:
         add("main", "-", "mean pose", "her own mean pose", {c: score(a.realval, c, baseline=True) for c in CAMS})
+        if have_mediapipe():
+            per = {}
+            for c in CAMS:
+                t = her_track(a.realval, c, json.loads(det[c].read_text()))
+                per[c] = score_npz(a.realval, c, mediapipe_world(a.realval / f"{c}.mp4", t, a.work / f"mp_world_{c}.npz"))
+            add("main", "BlazePose full", "MediaPipe world landmarks", "video mode, crop around her YOLO track", per)
+        # options that act before the 2D is saved: from the video, first weight only
+        w0 = a.weights[0]
+        for label, st in (("no swap repair (video)", {"fix_swaps": False}),
+                          ("no edge trim (video)", {"edge_min_visible": 0.0})):
+            files = {c: L.video(a.realval / f"{c}.mp4", a.work / f"yolo_{label.split()[1]}_{c}.json", **st) for c in CAMS}
+            add("main", "yolo11n", w0, label, {c: score(a.realval, c, json.loads(files[c].read_text())) for c in CAMS})
         variants = [("defaults", {}), ("no flip TTA", {"flip_tta": False}), ("no upright", {"upright": False}),
-                    ("smooth none", {"smooth": "none"}), ("no swap repair", {"fix_swaps": False}),
-                    ("no edge trim", {"edge_min_visible": 0.0}), ("FK-consistent", {"fk_consistent": True})]
+                    ("smooth none", {"smooth": "none"}), ("FK-consistent", {"fk_consistent": True})]
         for src, files in sources.items():
             for w in a.weights:
-                for label, st in variants:
-                    if src == "perfect" and label in ("no swap repair", "no edge trim"):
-                        continue
+                for label, st in (variants if w == a.weights[0] else variants[:1]):
                     add("main", src, w, label, {c: score(a.realval, c, L.keypoints(files[c], w, **st)) for c in CAMS})
 
     if "roll" in a.sections:
         for src, files in sources.items():
-            for w in a.weights:
+            if src == "blazepose":
+                continue
+            for w in a.weights[:1]:
                 for upright in (True, False):
                     for deg in ROLLS:
                         per = {}
@@ -226,7 +388,7 @@ def main() -> int:
 
     if "conf" in a.sections:
         for src in ("yolo11n",):
-            for w in a.weights:
+            for w in a.weights[:1]:
                 for name, fn in CONF_MAPS.items():
                     per = {}
                     for c in CAMS:

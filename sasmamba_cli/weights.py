@@ -7,11 +7,12 @@ from pathlib import Path
 
 from .errors import InputError
 
-DEFAULT_WEIGHTS_NAME = "sasmamba_default"
+DEFAULT_WEIGHTS_NAME = "sasmamba_s81"     # the lifter `lift` and `eval` use without --weights
+DEFAULT_ALIAS = "sasmamba_default"        # --weights sasmamba_default names whichever is the default
 
 
 def default_weights_path() -> Path:
-    """Path of ``sasmamba_default.json`` (the ``.safetensors`` lies beside it); may not exist."""
+    """Path of the default checkpoint's JSON (the ``.safetensors`` lies beside it); may not exist."""
     from sasmamba_assets import asset_path  # noqa: PLC0415
 
     return asset_path("weights", DEFAULT_WEIGHTS_NAME + ".json")
@@ -43,4 +44,7 @@ def resolve_weights(weights: str | Path) -> Path:
     p = Path(weights)
     if p.exists() or p.with_suffix(".json").exists() or len(p.parts) > 1:
         return p
-    return bundled_weights().get(str(weights).removesuffix(".json"), p)
+    name = str(weights).removesuffix(".json")
+    if name == DEFAULT_ALIAS:
+        return default_weights_path()
+    return bundled_weights().get(name, p)

@@ -77,7 +77,8 @@ def test_bundled_weights_resolve_by_name(tmp_path):
 
     found = bundled_weights()
     if default_weights_path().is_file():
-        assert found["sasmamba_default"] == default_weights_path()
-        assert resolve_weights("sasmamba_default") == default_weights_path()
+        assert found["sasmamba_s81"] == default_weights_path()                 # the default since stop 11
+        assert resolve_weights("sasmamba_default") == default_weights_path()   # the alias names the default
+        assert resolve_weights("sasmamba_xs") == found["sasmamba_xs"]          # the former default
     assert resolve_weights(tmp_path / "x.json") == tmp_path / "x.json"          # paths stay paths
     assert str(resolve_weights("no_such_bundle")) == "no_such_bundle"

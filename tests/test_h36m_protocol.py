@@ -153,6 +153,7 @@ def test_eval_h36m_command_lifts_every_sequence_with_the_shipped_weights(files, 
     app.command("noop")(lambda: None)
     p3, p2, pc = files
     r = CliRunner().invoke(app, ["eval-h36m", str(p3), str(p2), "--cameras", str(pc), "--trust-pickle",
+                                 "--weights", "sasmamba_xs",     # a shipped lifter; the small one keeps it quick
                                  "--out", str(tmp_path / "r.json")])
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "r.json").read_text())

@@ -99,6 +99,20 @@ def lift(
         "frames is unreliable); frames inside a track are kept. Tracks with no such frame, or shorter than "
         "--min-track after the trim, are dropped. 0 = off. Frames removed: the result's 'edge_trim' block."
         )] = 0.6,
+    refine_crops: Annotated[bool, typer.Option(
+        "--refine-crops/--no-refine-crops", help="Run the detector a second time on a square crop around "
+        "each person (top-down, at --imgsz again) and take the keypoints from there: more pixels per "
+        "person, one more detector call per person and frame.")] = False,
+    detector: Annotated[str, typer.Option(
+        "--detector", metavar="yolo|mediapipe", help="2D backend: yolo (YOLO11n-pose, default) or mediapipe "
+        "(YOLO finds and tracks the people, BlazePose full estimates each person's keypoints on a crop "
+        "of its box; every landmark inside the image gets confidence 1). Needs: pip install --no-deps "
+        "mediapipe==0.10.18 absl-py flatbuffers \"protobuf>=4.25.3,<5\".")] = "yolo",
+    scores: Annotated[str, typer.Option(
+        "--scores", metavar="NAME", help="With --keypoints: what the file's per-keypoint scores mean, from "
+        "the table sasmamba_cli/data/keypoint_scores.json: raw (used as confidences, as YOLO's), "
+        "blazepose-visibility or ones (every given keypoint gets confidence 1: for scores that do not "
+        "measure position accuracy, e.g. BlazePose's visibility). Applied before --kp-threshold.")] = "raw",
     upright: Annotated[bool, typer.Option(
         "--upright/--no-upright", help="Camera roll (a tilted phone, a camera mounted at an angle): lift "
         "each track with its 2D turned about the image centre so its median torso points up, then turn "
@@ -146,7 +160,7 @@ def lift(
             select=select.value, start_frame=start_frame, max_frames=max_frames, fps=fps,
             image_size=_image_size(image_size), formats=fmt, fk_consistent=fk_consistent, render=render,
             smooth=smooth_spec, fix_swaps=fix_swaps, edge_min_visible=edge_min_visible,
-            upright=upright)
+            upright=upright, scores=scores, detector=detector, refine_crops=refine_crops)
         pipeline = LiftPipeline(settings)
     except SasmambaError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)

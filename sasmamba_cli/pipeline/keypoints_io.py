@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import InputError, NoPersonError
 from .detect import FrameDetections, mask_keypoints
+from .scores import map_scores
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def _frame_count(path: Path, raw_count, entries: list[dict]) -> int:
 
 
 def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = None,
-                   fps: float | None = None, kp_threshold: float = 0.0) -> KeypointSource:
+                   fps: float | None = None, kp_threshold: float = 0.0, scores: str = "raw") -> KeypointSource:
     """Parse one of the accepted layouts into per-frame detections."""
     path = Path(path)
     if not path.is_file():
@@ -230,8 +231,10 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
         people = [p for p in per_frame[f] if np.all(np.isfinite(p[1]))]
         if not people:
             continue
+        kps = np.stack([p[0] for p in people])
+        kps[..., 2] = map_scores(kps[..., 2], scores)               # the backend's score -> confidence
         det = mask_keypoints(np.stack([p[1] for p in people]), np.array([p[2] for p in people]),
-                             np.stack([p[0] for p in people]), max(kp_threshold, 1e-12))
+                             kps, max(kp_threshold, 1e-12))
         n_valid += int((det.keypoints_px[..., 2] > 0).sum())
         detections[f] = det
         if has_ids:

@@ -34,6 +34,7 @@ from .edges import DEFAULT_EDGE_MIN_VISIBLE, edge_trim_header, trim_tracks
 from .lifting import LiftOptions, LoadedLifter, lift_sequences_rolled, load_lifter
 from .result import AXES, SCHEMA, SCHEMA_VERSION, UNITS, ClipResult, TrackResult, skeleton_header
 from .roll import MAX_ROLL_DEG
+from .scores import score_names
 from .root import camera_from_fov, estimate_root, metric_scale
 from .smooth import DEFAULT_SMOOTH, parse_smooth, smooth_track, smoothing_header, warm_up
 from .swaps import DEFAULT_PENALTY, repair_track, swap_repair_header
@@ -78,6 +79,9 @@ class LiftSettings:
     fix_swaps: bool = True                # repair short left/right label swaps in the 2D (pipeline.swaps)
     edge_min_visible: float = DEFAULT_EDGE_MIN_VISIBLE   # trim track edges with fewer visible keypoints
                                                          # (pipeline.edges); 0 = off
+    refine_crops: bool = False            # second, top-down YOLO pass on each person's crop (pipeline.topdown)
+    detector: str = "yolo"                # 2D backend: yolo | mediapipe (BlazePose on each YOLO box)
+    scores: str = "raw"                   # keypoint files: how their scores become confidences (pipeline.scores)
     upright: bool = True                  # lift each track with its torso turned upright (camera roll,
                                           # pipeline.roll), 3D turned back about the optical axis
 
@@ -153,6 +157,10 @@ class LiftPipeline:
         warm_up(parse_smooth(settings.smooth))        # a bad --smooth fails before any model loads
         if not 0.0 <= settings.edge_min_visible <= 1.0:
             raise InputError(f"expected --edge-min-visible between 0 (off) and 1, found {settings.edge_min_visible}")
+        if settings.detector not in ("yolo", "mediapipe"):
+            raise InputError(f"unknown --detector {settings.detector!r}; expected yolo or mediapipe")
+        if settings.scores not in score_names():
+            raise InputError(f"unknown --scores {settings.scores!r}; expected one of {', '.join(score_names())}")
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.lifter = lifter or load_lifter(settings.weights, self.device)
@@ -178,9 +186,17 @@ class LiftPipeline:
     def detector(self) -> PoseDetector:
         if self._detector is None:
             s = self.settings
-            self._detector = PoseDetector(self.detector_weights, device=self.device, imgsz=s.imgsz,
-                                          conf=s.det_conf, kp_threshold=s.kp_threshold,
-                                          allow_download=s.allow_download)
+            det = PoseDetector(self.detector_weights, device=self.device, imgsz=s.imgsz,
+                               conf=s.det_conf, kp_threshold=s.kp_threshold, allow_download=s.allow_download)
+            if s.detector == "mediapipe":
+                from .blazepose import BlazePoseDetector  # noqa: PLC0415
+
+                det = BlazePoseDetector(det, kp_threshold=s.kp_threshold)
+            elif s.refine_crops:
+                from .topdown import CropRefiner  # noqa: PLC0415
+
+                det = CropRefiner(det)
+            self._detector = det
         return self._detector
 
     # --- descriptions -------------------------------------------------------------------
@@ -195,9 +211,19 @@ class LiftPipeline:
     def detector_header(self) -> dict:
         w = self.detector_weights
         s = self.settings
-        return {"name": w.name, "weights": w.path, "weights_sha256": w.sha256, "weights_source": w.source,
+        head = {"name": w.name, "weights": w.path, "weights_sha256": w.sha256, "weights_source": w.source,
                 "imgsz": s.imgsz, "box_threshold": s.det_conf, "keypoint_threshold": s.kp_threshold,
-                "keypoints": "coco17"}
+                "keypoints": "coco17", "backend": s.detector,
+                "refine_crops": bool(s.refine_crops and s.detector == "yolo")}
+        if head["refine_crops"]:
+            det = self.detector
+            head.update({"boxes_refined": det.refined, "boxes_kept_first_pass": det.kept})
+        if s.detector == "mediapipe":
+            det = self.detector
+            head.update({"keypoint_model": "mediapipe BlazePose full (static image, on each YOLO box)",
+                         "mediapipe_version": det.version, "scores": "blazepose-visibility (confidence 1 inside "
+                         "the image)", "boxes_refined": det.refined, "boxes_kept_yolo": det.kept})
+        return head
 
     def settings_header(self) -> dict:
         s = self.settings
@@ -238,6 +264,8 @@ class LiftPipeline:
         with sw.stage("decode"):
             info = probe_video(path, s.fps)
         detector = self.detector                      # load before timing starts (once per batch)
+        if hasattr(detector, "refined"):              # BlazePose backend: counts per clip
+            detector.refined = detector.kept = 0
         tracker = Tracker(s.tracker_config(info.fps))
         expected = info.frame_count - s.start_frame if info.frame_count else 0
         if s.max_frames is not None:
@@ -283,7 +311,8 @@ class LiftPipeline:
         s = self.settings
         sw = Stopwatch()
         with sw.stage("decode"):
-            kps = read_keypoints(path, image_size=s.image_size, fps=s.fps, kp_threshold=s.kp_threshold)
+            kps = read_keypoints(path, image_size=s.image_size, fps=s.fps, kp_threshold=s.kp_threshold,
+                                 scores=s.scores)
         cfg = s.tracker_config(kps.fps)
         with sw.stage("track"):
             if kps.track_ids is not None:
@@ -306,7 +335,7 @@ class LiftPipeline:
         stats = {"frames": kps.frame_count, "frames_with_detection": n_det,
                  "detection_coverage": round(n_det / max(kps.frame_count, 1), 4)}
         detector = {"name": "keypoint-file", "weights": None, "weights_sha256": None, "layout": kps.layout,
-                    "keypoint_threshold": s.kp_threshold, "keypoints": "coco17"}
+                    "keypoint_threshold": s.kp_threshold, "keypoints": "coco17", "scores": s.scores}
         return self._finish(tracks, source, detector, stats, sw, edge_block)
 
     def _finish(self, tracks: list[Track], source: dict, detector: dict, stats: dict, sw: Stopwatch,
