@@ -82,3 +82,15 @@ def test_bundled_weights_resolve_by_name(tmp_path):
         assert resolve_weights("sasmamba_xs") == found["sasmamba_xs"]          # the former default
     assert resolve_weights(tmp_path / "x.json") == tmp_path / "x.json"          # paths stay paths
     assert str(resolve_weights("no_such_bundle")) == "no_such_bundle"
+
+
+def test_weights_without_their_card_say_so(tmp_path):
+    from sasmamba_cli.errors import SasmambaError
+    from sasmamba_cli.pipeline.lifting import load_lifter
+
+    (tmp_path / "w.safetensors").write_bytes(b"x")
+    with pytest.raises(SasmambaError, match="no metadata card"):
+        load_lifter(str(tmp_path / "w.safetensors"))
+    (tmp_path / "c.json").write_text("{}")
+    with pytest.raises(SasmambaError, match="has no weights"):
+        load_lifter(str(tmp_path / "c.json"))

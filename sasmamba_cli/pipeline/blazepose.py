@@ -32,6 +32,10 @@ INSTALL = 'pip install --no-deps mediapipe==0.10.18 absl-py flatbuffers "protobu
 
 def load_blazepose(model_complexity: int = 1):
     """A static-image BlazePose estimator, or :class:`SasmambaError` saying how to install it."""
+    import os  # noqa: PLC0415
+
+    os.environ.setdefault("GLOG_minloglevel", "2")          # mediapipe's C++ info/warning lines off
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import mediapipe as mp  # noqa: PLC0415
         pose_mod = mp.solutions.pose

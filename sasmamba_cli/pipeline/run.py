@@ -212,6 +212,7 @@ class LiftPipeline:
         w = self.detector_weights
         s = self.settings
         head = {"name": w.name, "weights": w.path, "weights_sha256": w.sha256, "weights_source": w.source,
+                "weights_recognised": w.recognised,
                 "imgsz": s.imgsz, "box_threshold": s.det_conf, "keypoint_threshold": s.kp_threshold,
                 "keypoints": "coco17", "backend": s.detector,
                 "refine_crops": bool(s.refine_crops and s.detector == "yolo")}
