@@ -1,5 +1,4 @@
 """Virtual capture: shapes, camera geometry, projection round trip, noise statistics, speed."""
-import time
 
 import numpy as np
 import pytest
@@ -102,16 +101,32 @@ def test_noise_statistics_and_conversion():
     assert 0.0 < np.mean(low) < 0.5
 
 
-def test_deterministic_for_a_seed_and_fast():
+def test_deterministic_for_a_seed():
+    # (its speed, ~2-3 ms per 243-frame sample, is a benchmark matter, not a test: timings are flaky)
     h, c = _clip(T=243)
     a = virtual_capture(h, c, np.random.default_rng(7))
     b = virtual_capture(h, c, np.random.default_rng(7))
     np.testing.assert_array_equal(a.kp2d_px, b.kp2d_px)
-    rng = np.random.default_rng(0)
-    t0 = time.perf_counter()
-    for _ in range(20):
-        virtual_capture(h, c, rng)
-    assert (time.perf_counter() - t0) / 20 < 0.02     # ~2-3 ms here; generous for shared CPUs
+    c2 = virtual_capture(h, c, np.random.default_rng(8))
+    assert not np.array_equal(a.kp2d_px, c2.kp2d_px)
+
+
+def test_training_augmentations_remap_confidences_and_roll():
+    """conf_gamma / conf_ones_p remap a clip's scores monotonically; roll_fixed_deg turns the camera."""
+    from sasmamba_cli.training.virtual import VirtualConfig
+
+    h, c = _clip(T=60)
+    base = virtual_capture(h, c, np.random.default_rng(3), VirtualConfig())
+    ones = virtual_capture(h, c, np.random.default_rng(3), VirtualConfig(conf_ones_p=1.0))
+    seen = ones.coco2d_px[..., 2] > 0
+    assert np.all(ones.coco2d_px[..., 2][seen] == 1.0)
+    g = virtual_capture(h, c, np.random.default_rng(3), VirtualConfig(conf_gamma=(2.0, 2.0)))
+    np.testing.assert_allclose(g.coco2d_px[..., 2], base.coco2d_px[..., 2] ** 2, atol=1e-6)
+    r0 = virtual_capture(h, c, np.random.default_rng(3), VirtualConfig(roll_fixed_deg=0.0))
+    r30 = virtual_capture(h, c, np.random.default_rng(3), VirtualConfig(roll_fixed_deg=30.0))
+    z = np.deg2rad(30.0)
+    Rz = np.array([[np.cos(z), -np.sin(z), 0], [np.sin(z), np.cos(z), 0], [0, 0, 1]])
+    np.testing.assert_allclose(r30.target_cam_m, r0.target_cam_m @ Rz.T, atol=1e-5)
 
 
 def test_bad_shapes_raise():
