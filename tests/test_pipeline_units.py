@@ -439,3 +439,13 @@ def test_result_names_the_preset_of_shipped_weights_whatever_window_and_input_ch
     assert _preset_of("sasmamba", meta["config"]) == "s"
     assert _preset_of("sasmamba", {**meta["config"], "dim": 48}) is None
     assert _preset_of("tcn", meta["config"]) is None
+
+
+def test_cpu_lift_thread_policy():
+    from sasmamba_cli.pipeline.run import cpu_lift_threads
+
+    assert cpu_lift_threads(2, 0.0) == 1          # 2 cores: one thread (oversubscription costs 5-10x)
+    assert cpu_lift_threads(8, 0.0) == 4
+    assert cpu_lift_threads(8, 6.2) == 2          # busy machine: fewer
+    assert cpu_lift_threads(8, 50.0) == 1
+    assert cpu_lift_threads(1, 0.0) == 1

@@ -63,3 +63,4 @@ def test_lift_is_roll_invariant_end_to_end():
                          LiftOptions(flip_tta=False, upright=False))[0]
     assert np.abs(off - rotate_camera_z(plain, a)).max() > 1e-3     # without it the roll matters
 
+

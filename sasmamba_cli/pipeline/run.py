@@ -57,9 +57,8 @@ class LiftSettings:
     flip_tta: bool = True
     resample: bool = True                 # lift at the checkpoint's training fps
     lift_batch: int = 32                  # windows per lifter forward pass
-    lift_threads: int | None = 0          # torch CPU threads while lifting: 0 = every core on CPU (the
-                                          # detector is idle then; ultralytics leaves one core unused),
-                                          # None = torch's current setting
+    lift_threads: int | None = 0          # torch CPU threads while lifting: 0 = cpu_lift_threads() on CPU
+                                          # (half the cores, fewer when busy), None = torch's current setting
     det_batch: int = 8                    # frames per detector call
     imgsz: int = 640
     det_conf: float = 0.25                # person box threshold
@@ -111,6 +110,21 @@ class Stopwatch:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def cpu_lift_threads(cpu_count: int | None = None, load: float | None = None) -> int:
+    """torch threads for the lift stage on a CPU: half the cores at most, fewer when the machine is
+    busy (1-minute load average), never below 1. Measured on the 2-core machine with another
+    process busy: 2 threads made the s81 lift stage 5-10x slower than 1 (docs/benchmarks.md,
+    "Threads under load"); OpenMP threads that wait on a busy core spin instead of working."""
+    n = cpu_count or os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):
+            load = 0.0
+    free = n - int(np.ceil(max(load, 0.0) - 0.5))          # cores not busy with other work
+    return max(1, min(n // 2, free))
 
 
 def source_fingerprint(path: Path) -> dict:
@@ -171,7 +185,7 @@ class LiftPipeline:
     def _lift_threads(self) -> int | None:
         t = self.settings.lift_threads
         if t == 0:
-            return (os.cpu_count() or 1) if str(self.device).startswith("cpu") else None
+            return cpu_lift_threads() if str(self.device).startswith("cpu") else None
         return t
 
     # --- models -------------------------------------------------------------------------
