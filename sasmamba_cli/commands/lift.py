@@ -211,6 +211,9 @@ def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
                 self.p.console.print(f"[red]failed[/red] {row.clip}: {row.message}", highlight=False,
                                      soft_wrap=True)
             elif not quiet:
+                if row.status == "ok" and row.message:
+                    self.p.console.print(f"[yellow]warning[/yellow] {Path(row.clip).name}: {row.message}",
+                                         highlight=False, soft_wrap=True)
                 for line in (row.edge_summary, row.fk_summary):
                     if line:
                         self.p.console.print(f"{Path(row.clip).name}: {line}", highlight=False, soft_wrap=True)

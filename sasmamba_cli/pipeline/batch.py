@@ -195,8 +195,10 @@ def run_batch(pipeline: LiftPipeline, inputs: list[Path], out_dir: Path, *, keyp
                 timings = {**pipeline.last_timings, "write": time.perf_counter() - tw}
                 st = result.header["stats"]
                 fk = result.header.get("fk_consistent")
+                far = int(st.get("keypoints_out_of_range") or 0)
+                note = (f"{far} keypoints far outside the image were treated as missing" if far else "")
                 row = ClipSummary(str(path), "ok", st["frames"], st["people"], st["detection_coverage"],
-                                  result.fps, time.perf_counter() - t0, "", 0,
+                                  result.fps, time.perf_counter() - t0, note, 0,
                                   tuple(p.name for p in written), timings,
                                   fk_summary_line(fk) if fk else "",
                                   edge_summary_line(result.header.get("edge_trim")))

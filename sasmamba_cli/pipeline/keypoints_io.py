@@ -57,6 +57,12 @@ class KeypointSource:
     layout: str
     detections: dict[int, FrameDetections]
     track_ids: dict[int, np.ndarray] | None
+    out_of_range: int = 0          # keypoints farther than OUT_OF_RANGE_MARGIN outside the image: made missing
+
+
+#: a keypoint more than this fraction of the image size beyond any image edge is not a plausible
+#: detection (huge, negative or swapped coordinates): it is treated as missing and counted
+OUT_OF_RANGE_MARGIN = 0.5
 
 
 def _bad(path: Path, msg: str) -> InputError:
@@ -214,11 +220,20 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
         raise _bad(path, f"frame rate unknown (found {fps_v!r}); pass --fps")
 
     per_frame: dict[int, list] = defaultdict(list)
+    out_of_range = 0
     has_ids = bool(entries) and all(e.get("track_id") is not None for e in entries)
     for i, e in enumerate(entries):
         if "keypoints" not in e:
             raise _bad(path, f"entry {i} (frame {e['frame']}): no 'keypoints'")
         kp = _keypoints(path, f"entry {i} (frame {e['frame']})", e["keypoints"])
+        with np.errstate(invalid="ignore", over="ignore"):
+            x, y = kp[:, 0], kp[:, 1]
+            m = OUT_OF_RANGE_MARGIN
+            far = (kp[:, 2] > 0) & ~(np.isfinite(x) & np.isfinite(y) & (x >= -m * width) & (x <= (1 + m) * width)
+                                     & (y >= -m * height) & (y <= (1 + m) * height))
+        if far.any():
+            out_of_range += int(far.sum())
+            kp[far] = [np.nan, np.nan, 0.0]
         xyxy = e.get("xyxy")
         box = np.array(xyxy, dtype=np.float64) if xyxy is not None and None not in xyxy else _box(kp, e.get("bbox"))
         score = e.get("score", 1.0)
@@ -240,8 +255,11 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
         if has_ids:
             ids[f] = np.array([int(p[3]) for p in people])
     if n_valid == 0:
+        extra = (f" ({out_of_range} keypoints lay more than {OUT_OF_RANGE_MARGIN:.0%} of the image size "
+                 f"outside the {int(width)}x{int(height)} image and were dropped: check the coordinates' units "
+                 "and --image-size)") if out_of_range else ""
         raise NoPersonError(f"keypoint file {path} ({layout}) has no valid keypoint: expected finite x, y with "
-                            "score > 0 for some joints, found none")
+                            f"score > 0 for some joints, found none{extra}")
     frame_count = _frame_count(path, meta.get("frame_count"), entries)
     return KeypointSource(path, int(width), int(height), float(fps_v), frame_count, rotation, layout,
-                          detections, ids if has_ids else None)
+                          detections, ids if has_ids else None, out_of_range)

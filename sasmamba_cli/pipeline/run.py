@@ -348,7 +348,8 @@ class LiftPipeline:
                   "fingerprint": source_fingerprint(Path(path))}
         n_det = len(kps.detections)
         stats = {"frames": kps.frame_count, "frames_with_detection": n_det,
-                 "detection_coverage": round(n_det / max(kps.frame_count, 1), 4)}
+                 "detection_coverage": round(n_det / max(kps.frame_count, 1), 4),
+                 "keypoints_out_of_range": kps.out_of_range}
         detector = {"name": "keypoint-file", "weights": None, "weights_sha256": None, "layout": kps.layout,
                     "keypoint_threshold": s.kp_threshold, "keypoints": "coco17", "scores": s.scores}
         return self._finish(tracks, source, detector, stats, sw, edge_block)

@@ -1,0 +1,46 @@
+"""Hostile keypoint files: huge, negative or out-of-image coordinates become missing, are counted,
+and no numpy warning reaches the user; a file with nothing plausible left is refused clearly."""
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from sasmamba_cli.errors import NoPersonError
+from sasmamba_cli.pipeline.keypoints_io import read_keypoints
+
+
+def _file(tmp_path, kps):
+    anns = [{"image_id": f, "track_id": 0, "keypoints": [v for p in kp for v in p]} for f, kp in enumerate(kps)]
+    p = tmp_path / "k.json"
+    p.write_text(json.dumps({"width": 640, "height": 480, "fps": 30, "annotations": anns}))
+    return p
+
+
+def _person(dx=0.0):
+    return [[200 + dx + 10 * j, 100 + 15 * j, 0.9] for j in range(17)]
+
+
+def test_far_points_become_missing_and_are_counted(tmp_path):
+    kps = [_person(f) for f in range(10)]
+    kps[2][3] = [1e300, 5.0, 0.9]          # huge
+    kps[4][5] = [-2000.0, 100.0, 0.9]      # far left of the image
+    kps[6][7] = [300.0, 1e5, 0.9]          # far below
+    kps[8][9] = [-30.0, 100.0, 0.9]        # a little outside: plausible (partly out of frame), kept
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # any numpy RuntimeWarning fails the test
+        src = read_keypoints(_file(tmp_path, kps), kp_threshold=0.5)
+    assert src.out_of_range == 3
+    kp = lambda f: src.detections[f].keypoints_px[0]   # noqa: E731
+    assert kp(2)[3, 2] == 0 and np.isnan(kp(2)[3, 0])
+    assert kp(4)[5, 2] == 0 and kp(6)[7, 2] == 0
+    assert kp(8)[9, 0] == -30.0 and kp(8)[9, 2] > 0
+    assert np.all(np.isfinite(src.detections[2].boxes_px))     # the box ignores the huge point
+
+
+def test_nothing_plausible_left_is_refused(tmp_path):
+    kps = [[[1e300, 1e300, 0.9]] * 17 for _ in range(5)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NoPersonError, match="outside the 640x480 image"):
+            read_keypoints(_file(tmp_path, kps), kp_threshold=0.5)
