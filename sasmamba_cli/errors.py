@@ -17,3 +17,10 @@ class NoPersonError(SasmambaError):
     """A video or keypoint file with no usable person track."""
 
     exit_code = 3
+
+
+class OutputError(SasmambaError):
+    """Writing the outputs failed (disk full, read-only or vanished folder): nothing of the clip is
+    left in --out; finished clips are kept and a rerun resumes."""
+
+    exit_code = 4

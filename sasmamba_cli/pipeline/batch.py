@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError, SasmambaError
+from ..errors import OutputError, InputError, SasmambaError
 from .edges import edge_summary_line
 from .outputs import WRITERS, render_names, write_render
 from .result import atomic_write_bytes, result_to_dict, write_json
@@ -152,15 +152,45 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
     for name in [json_path.name, *rendered]:
         (out_dir / name).unlink(missing_ok=True)
     written: list[Path] = []
-    for fmt in pipeline.settings.formats:
-        if fmt != "json":
-            written.extend(WRITERS[fmt](result, d, out_dir, stem))
-    result.header["run"]["outputs"] = [json_path.name] + [p.name for p in written
-                                                          if Path(p).parent.resolve() == out_dir.resolve()] + rendered
-    write_json(result, json_path, {**d, "run": result.header["run"]})
+    try:
+        for fmt in pipeline.settings.formats:
+            if fmt != "json":
+                written.extend(WRITERS[fmt](result, d, out_dir, stem))
+        result.header["run"]["outputs"] = [json_path.name] + [p.name for p in written
+                                                              if Path(p).parent.resolve() == out_dir.resolve()] + rendered
+        write_json(result, json_path, {**d, "run": result.header["run"]})
+    except OSError as e:
+        # no set of outputs from a failed clip: remove what this clip wrote (the JSON last, so a
+        # crash in between still leaves the clip not done)
+        for p in [*written, json_path]:
+            Path(p).unlink(missing_ok=True)
+        raise output_error(e, out_dir, stem) from e
     if pipeline.settings.render:
         written.extend(write_render(d, video, out_dir, stem))
     return [json_path] + written
+
+
+def output_error(e: OSError, out_dir: Path, stem: str) -> OutputError:
+    """A clear :class:`OutputError` for a failed write of clip ``stem`` into ``out_dir``."""
+    import errno  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    where = getattr(e, "filename", None) or out_dir
+    if e.errno == errno.ENOSPC:
+        try:
+            free = shutil.disk_usage(out_dir).free
+        except OSError:
+            free = -1
+        free_txt = f"{free / 1e6:.1f} MB free there" if free >= 0 else "free space unknown"
+        return OutputError(f"disk full while writing {stem}'s outputs to {where} ({free_txt}); nothing of this "
+                           "clip was kept. Free space (a clip's outputs take a few MB per 1,000 frames and "
+                           "person) or pass --out on another disk, then run the same command again: finished "
+                           "clips are skipped")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"cannot write {stem}'s outputs to {where}: {e.strerror}; expected a writable --out "
+                           "folder. Nothing of this clip was kept")
+    return OutputError(f"writing {stem}'s outputs to {where} failed: {e.strerror or e}; nothing of this clip "
+                       "was kept; run the same command again to resume")
 
 
 def run_batch(pipeline: LiftPipeline, inputs: list[Path], out_dir: Path, *, keypoints_mode: bool = False,
