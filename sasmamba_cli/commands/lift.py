@@ -128,6 +128,18 @@ def lift(
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip clips whose outputs are up to date "
                                          "for the same settings.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    engine: Annotated[str, typer.Option(
+        "--engine", metavar="local|ray", help="local (default): clips one after the other in this process. "
+        "ray: a pool of Ray actors, each loading the models once and lifting whole clips (needs the 'ray' "
+        "extra; inputs and --out on storage every node sees; docs/cluster.md). Outputs are the same.")] = "local",
+    address: Annotated[Optional[str], typer.Option(
+        help="--engine ray: 'auto' joins the running cluster, HOST:PORT a given one; default: start a local "
+        "Ray instance.")] = None,
+    workers: Annotated[int, typer.Option(help="--engine ray: number of worker actors.", min=1)] = 2,
+    cpus_per_worker: Annotated[float, typer.Option(help="--engine ray: CPUs each worker reserves (its torch "
+                                                   "threads).", min=0.01)] = 1.0,
+    gpus_per_worker: Annotated[float, typer.Option(help="--engine ray: GPUs each worker reserves (fractions "
+                                                   "share a GPU).", min=0.0)] = 0.0,
 ):
     """Lift videos to per-person metric 3D skeletons (JSON + CSV/NPZ, 2D keypoints included).
 
@@ -164,6 +176,12 @@ def lift(
             image_size=_image_size(image_size), formats=fmt, fk_consistent=fk_consistent, render=render,
             smooth=smooth_spec, fix_swaps=fix_swaps, edge_min_visible=edge_min_visible,
             upright=upright, scores=scores, detector=detector, refine_crops=refine_crops)
+        if engine not in ("local", "ray"):
+            raise InputError(f"unknown --engine {engine!r}; expected local or ray")
+        if engine == "ray":
+            from ..engines.ray_engine import import_ray  # noqa: PLC0415
+
+            import_ray()                                  # a clear error, naming the extra, before any work
         pipeline = LiftPipeline(settings)
         if detector_weights and not keypoints_mode and not pipeline.detector_weights.recognised:
             err.print(f"[yellow]warning:[/yellow] {detector_weights}: sha256 {pipeline.detector_weights.sha256[:12]}... "
@@ -175,7 +193,16 @@ def lift(
         raise typer.Exit(e.exit_code) from None
 
     try:
-        rows = _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
+        if engine == "ray":
+            from ..engines.ray_engine import RayOptions  # noqa: PLC0415
+
+            rows = _run_ray_with_progress(settings, pipeline, paths, out, keypoints_mode, resume, quiet, err,
+                                          RayOptions(address, workers, cpus_per_worker, gpus_per_worker))
+        else:
+            rows = _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
+    except SasmambaError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted: finished clips are saved; run the same command again to resume", highlight=False)
         raise typer.Exit(130) from None
@@ -229,6 +256,54 @@ def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
                 if line:
                     err.print(f"{Path(r.clip).name}: {line}", highlight=False, soft_wrap=True)
     return rows
+
+
+def _run_ray_with_progress(settings, pipeline, paths, out, keypoints_mode, resume, quiet, err, options):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    from ..engines.ray_engine import RayReporter, run_ray  # noqa: PLC0415
+
+    class RichRay(RayReporter):
+        def __init__(self, progress: Progress):
+            self.p, self.task, self.frames, self.failed, self.t0 = progress, None, 0, 0, None
+
+        def started(self, total, pending, workers):
+            import time  # noqa: PLC0415
+
+            self.t0 = time.perf_counter()
+            self.task = self.p.add_task(f"ray: {workers} workers", total=total, info="")
+
+        def clip_finished(self, row, retried):
+            import time  # noqa: PLC0415
+
+            if row.status == "ok":
+                self.frames += row.frames
+            self.failed += row.status == "failed"
+            fps = self.frames / max(time.perf_counter() - self.t0, 1e-9)
+            self.p.update(self.task, advance=1, info=f"{fps:.1f} frames/s, {self.failed} failed")
+            name = Path(row.clip).name
+            if row.status == "failed":
+                self.p.console.print(f"[red]failed[/red] {row.clip}: {row.message}", highlight=False, soft_wrap=True)
+            elif not quiet:
+                if row.status == "ok" and row.message:
+                    self.p.console.print(f"[yellow]warning[/yellow] {name}: {row.message}", highlight=False,
+                                         soft_wrap=True)
+                for line in (row.edge_summary, row.fk_summary):
+                    if line:
+                        self.p.console.print(f"{name}: {line}", highlight=False, soft_wrap=True)
+                if retried:
+                    self.p.console.print(f"{name}: done after {retried} retr{'y' if retried == 1 else 'ies'}",
+                                         highlight=False)
+
+        def clip_retried(self, path, attempt, reason):
+            self.p.console.print(f"[yellow]retry[/yellow] {Path(path).name}: its worker died ({reason}); "
+                                 f"attempt {attempt + 1}", highlight=False)
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.fields[info]}"), console=err, disable=quiet, transient=False)
+    with progress:
+        return run_ray(settings, paths, out, keypoints_mode=keypoints_mode, resume=resume, options=options,
+                       reporter=RichRay(progress), driver_pipeline=pipeline)
 
 
 def _report(rows, out: Path) -> None:

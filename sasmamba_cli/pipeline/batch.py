@@ -193,55 +193,80 @@ def output_error(e: OSError, out_dir: Path, stem: str) -> OutputError:
                        "was kept; run the same command again to resume")
 
 
+def skipped_row(path: Path, done: dict) -> ClipSummary:
+    """The summary row of a clip whose outputs are up to date (``done``: its result header)."""
+    st = done.get("stats", {})
+    return ClipSummary(str(path), "skipped", st.get("frames", 0), st.get("people", 0),
+                       st.get("detection_coverage", 0.0), done["source"]["fps"], 0.0,
+                       "up to date", 0, tuple(done["run"].get("outputs", [])))
+
+
+def pending_clip(pipeline: LiftPipeline, path: Path, out_dir: Path, stem: str, *, keypoints_mode: bool,
+                 resume: bool) -> ClipSummary | None:
+    """The resume rule: a ``skipped`` row when ``stem``'s outputs in ``out_dir`` are up to date for
+    these settings and this input (same settings hash, same source fingerprint, every listed output
+    present), else None (the clip must be processed)."""
+    json_path = out_dir / f"{stem}.json"
+    if not resume or not path.is_file():
+        return None
+    done = up_to_date(json_path, pipeline.settings_hash(keypoints_mode=keypoints_mode), path)
+    return skipped_row(path, done) if done is not None else None
+
+
+def process_clip(pipeline: LiftPipeline, path: Path, out_dir: Path, stem: str, *, keypoints_mode: bool = False,
+                 resume: bool = True, on_frames: Callable[[int, int], None] | None = None,
+                 on_error: Callable[[Path, BaseException], None] | None = None) -> ClipSummary:
+    """One clip, start to finish: the resume check, the pipeline, the outputs (atomically), and its
+    summary row. Never raises for a problem of this clip (it becomes a ``failed`` row); the engines
+    (this module's :func:`run_batch`, :mod:`sasmamba_cli.engines.ray_engine`) call only this."""
+    t0 = time.perf_counter()
+    json_path = out_dir / f"{stem}.json"
+    try:
+        if json_path.resolve() == path.resolve():
+            raise InputError(f"{path}: the result would overwrite its own input; "
+                             "pass --out to a different folder")
+        skipped = pending_clip(pipeline, path, out_dir, stem, keypoints_mode=keypoints_mode, resume=resume)
+        if skipped is not None:
+            return skipped
+        if keypoints_mode:
+            result = pipeline.run_keypoints(path)
+        else:
+            result = pipeline.run_video(path, on_progress=on_frames)
+        tw = time.perf_counter()
+        written = write_outputs(pipeline, result, out_dir, stem, video=None if keypoints_mode else path)
+        timings = {**pipeline.last_timings, "write": time.perf_counter() - tw}
+        st = result.header["stats"]
+        fk = result.header.get("fk_consistent")
+        far = int(st.get("keypoints_out_of_range") or 0)
+        note = (f"{far} keypoints far outside the image were treated as missing" if far else "")
+        return ClipSummary(str(path), "ok", st["frames"], st["people"], st["detection_coverage"],
+                           result.fps, time.perf_counter() - t0, note, 0,
+                           tuple(p.name for p in written), timings,
+                           fk_summary_line(fk) if fk else "",
+                           edge_summary_line(result.header.get("edge_trim")))
+    except SasmambaError as e:
+        return ClipSummary(str(path), "failed", seconds=time.perf_counter() - t0, message=str(e),
+                           exit_code=e.exit_code)
+    except Exception as e:  # noqa: BLE001 - an unexpected failure stays with its clip; the batch goes on
+        if on_error:
+            on_error(path, e)
+        where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+        at = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
+        return ClipSummary(str(path), "failed", seconds=time.perf_counter() - t0,
+                           message=f"unexpected {type(e).__name__}: {e}{at}", exit_code=1)
+
+
 def run_batch(pipeline: LiftPipeline, inputs: list[Path], out_dir: Path, *, keypoints_mode: bool = False,
               resume: bool = True, reporter: Reporter | None = None,
               on_error: Callable[[Path, BaseException], None] | None = None) -> list[ClipSummary]:
+    """The local engine: every clip in order, in this process (models loaded once)."""
     reporter = reporter or Reporter()
     stems = output_stems(inputs)
     rows: list[ClipSummary] = []
     for i, path in enumerate(inputs):
         reporter.clip_started(i, len(inputs), path)
-        t0 = time.perf_counter()
-        json_path = out_dir / f"{stems[path]}.json"
-        try:
-            if json_path.resolve() == path.resolve():
-                raise InputError(f"{path}: the result would overwrite its own input; "
-                                 "pass --out to a different folder")
-            settings_hash = pipeline.settings_hash(keypoints_mode=keypoints_mode)
-            done = up_to_date(json_path, settings_hash, path) if resume and path.is_file() else None
-            if done is not None:
-                st = done.get("stats", {})
-                row = ClipSummary(str(path), "skipped", st.get("frames", 0), st.get("people", 0),
-                                  st.get("detection_coverage", 0.0), done["source"]["fps"], 0.0,
-                                  "up to date", 0, tuple(done["run"].get("outputs", [])))
-            else:
-                if keypoints_mode:
-                    result = pipeline.run_keypoints(path)
-                else:
-                    result = pipeline.run_video(path, on_progress=reporter.frames)
-                tw = time.perf_counter()
-                written = write_outputs(pipeline, result, out_dir, stems[path],
-                                        video=None if keypoints_mode else path)
-                timings = {**pipeline.last_timings, "write": time.perf_counter() - tw}
-                st = result.header["stats"]
-                fk = result.header.get("fk_consistent")
-                far = int(st.get("keypoints_out_of_range") or 0)
-                note = (f"{far} keypoints far outside the image were treated as missing" if far else "")
-                row = ClipSummary(str(path), "ok", st["frames"], st["people"], st["detection_coverage"],
-                                  result.fps, time.perf_counter() - t0, note, 0,
-                                  tuple(p.name for p in written), timings,
-                                  fk_summary_line(fk) if fk else "",
-                                  edge_summary_line(result.header.get("edge_trim")))
-        except SasmambaError as e:
-            row = ClipSummary(str(path), "failed", seconds=time.perf_counter() - t0, message=str(e),
-                              exit_code=e.exit_code)
-        except Exception as e:  # noqa: BLE001 - an unexpected failure stays with its clip; the batch goes on
-            if on_error:
-                on_error(path, e)
-            where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
-            at = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
-            row = ClipSummary(str(path), "failed", seconds=time.perf_counter() - t0,
-                              message=f"unexpected {type(e).__name__}: {e}{at}", exit_code=1)
+        row = process_clip(pipeline, path, out_dir, stems[path], keypoints_mode=keypoints_mode, resume=resume,
+                           on_frames=reporter.frames, on_error=on_error)
         rows.append(row)
         reporter.clip_finished(row)
     return rows

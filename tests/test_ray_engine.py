@@ -1,0 +1,106 @@
+"""--engine ray on a real local Ray instance (2 workers): same outputs as the local engine, resume,
+a corrupt clip reported while the others finish, a killed worker's clip retried."""
+import json
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from sasmamba_cli.engines.ray_engine import KILL_ONCE_ENV, RayOptions, RayReporter, run_ray  # noqa: E402
+from sasmamba_cli.pipeline.batch import run_batch  # noqa: E402
+from sasmamba_cli.pipeline.run import LiftPipeline, LiftSettings  # noqa: E402
+
+SETTINGS = LiftSettings(weights="sasmamba_xs", formats=("json", "npz", "csv"), device="cpu")
+
+
+def _clip(path, seed, frames=45):
+    rng = np.random.default_rng(seed)
+    anns = []
+    for f in range(frames):
+        kp = [[300 + 40 * np.sin(0.1 * f + j) + rng.normal(0, 1), 60 + 20 * j, 0.9] for j in range(17)]
+        anns.append({"image_id": f, "track_id": 0, "keypoints": [v for p in kp for v in p]})
+    path.write_text(json.dumps({"width": 640, "height": 480, "fps": 30, "annotations": anns}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return LiftPipeline(SETTINGS)
+
+
+def _strip(d):
+    d = dict(d)
+    d.pop("created", None)
+    d["run"] = {k: v for k, v in d["run"].items() if k != "timings_s"}
+    return d
+
+
+class Recorder(RayReporter):
+    def __init__(self):
+        self.retries, self.done = [], []
+
+    def clip_retried(self, path, attempt, reason):
+        self.retries.append((path, attempt))
+
+    def clip_finished(self, row, retried):
+        self.done.append(row.status)
+
+
+def test_same_outputs_as_local_then_resume(tmp_path, cluster, pipeline):
+    clips = [_clip(tmp_path / f"c{i}.json", i) for i in range(3)]
+    local = run_batch(pipeline, clips, tmp_path / "local", keypoints_mode=True)
+    rows = run_ray(SETTINGS, clips, tmp_path / "ray", keypoints_mode=True, options=RayOptions(workers=2),
+                   driver_pipeline=pipeline)
+    assert [r.status for r in local] == [r.status for r in rows] == ["ok"] * 3
+    for c in clips:
+        a = json.loads((tmp_path / "local" / c.name).read_text())
+        b = json.loads((tmp_path / "ray" / c.name).read_text())
+        assert _strip(a).keys() == _strip(b).keys()
+        assert _strip(a)["run"] == _strip(b)["run"]
+        for ta, tb in zip(a["tracks"], b["tracks"]):
+            np.testing.assert_allclose(np.array(ta["joints_3d"], float), np.array(tb["joints_3d"], float), atol=1e-5)
+        za, zb = np.load(tmp_path / "local" / f"{c.stem}.npz"), np.load(tmp_path / "ray" / f"{c.stem}.npz")
+        for k in za.files:
+            if za[k].dtype.kind == "f":
+                np.testing.assert_allclose(za[k], zb[k], atol=1e-5, err_msg=k)
+    rec = Recorder()
+    again = run_ray(SETTINGS, clips, tmp_path / "ray", keypoints_mode=True, options=RayOptions(workers=2),
+                    driver_pipeline=pipeline, reporter=rec)
+    assert [r.status for r in again] == ["skipped"] * 3                  # the local resume rule, on the driver
+
+
+def test_corrupt_clip_reported_killed_worker_retried(tmp_path, cluster, pipeline):
+    clips = [_clip(tmp_path / f"k{i}.json", 10 + i) for i in range(3)]
+    bad = tmp_path / "broken.json"
+    bad.write_text("{not json")
+    flag = tmp_path / "kill_once"
+    flag.write_text("")
+    rec = Recorder()
+    rows = run_ray(SETTINGS, [clips[0], bad, clips[1], clips[2]], tmp_path / "out", keypoints_mode=True,
+                   options=RayOptions(workers=2), driver_pipeline=pipeline, reporter=rec,
+                   worker_env={KILL_ONCE_ENV: str(flag)})
+    assert [r.status for r in rows] == ["ok", "failed", "ok", "ok"]
+    assert rows[1].exit_code == 2 and "not valid JSON" in rows[1].message
+    assert len(rec.retries) == 1 and not flag.exists()                    # one worker died; its clip re-ran
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {f"k{i}.{e}" for i in range(3) for e in ("json", "npz", "csv")} <= names
+    assert not any(n.startswith("broken") for n in names)
+
+
+def test_missing_ray_names_the_extra(monkeypatch):
+    import sys
+
+    from sasmamba_cli.engines.ray_engine import import_ray
+    from sasmamba_cli.errors import InputError
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(InputError, match=r"\[ray\]"):
+        import_ray()
