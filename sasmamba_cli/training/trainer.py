@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import time
@@ -205,8 +206,10 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
     from .evaluate import evaluate  # noqa: PLC0415
     from .losses import lifter_loss  # noqa: PLC0415
     from .sampler import BatchStream, WindowSampler, make_pool  # noqa: PLC0415
+    from . import distributed as ddp  # noqa: PLC0415
 
-    console = console or Console(stderr=True)
+    dist = ddp.setup("cuda" if cfg.device.startswith("cuda") else "cpu")
+    console = console or Console(stderr=True, quiet=not dist.main)
     run = Path(cfg.out_dir)
     run.mkdir(parents=True, exist_ok=True)
     cfg_path = run / "config.json"
@@ -220,6 +223,10 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    if dist.active and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    ddp.check_batch(cfg.batch_size, dist)
     torch.manual_seed(cfg.seed)
 
     ds = load_data(cfg.data)
@@ -240,7 +247,8 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
             raise ValueError(f"workers must be >= 0, found {cfg.workers}")
     except ValueError as e:
         raise InputError(f"cannot set up training: {e}") from e
-    _atomic_json(cfg_path, cfg.to_dict())      # only once the data and the model are known to work
+    if dist.main:
+        _atomic_json(cfg_path, cfg.to_dict())      # only once the data and the model are known to work
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     layout = ("H36M-17 2D keypoints of a paired dataset (real detections, e.g. Human3.6M's)" if ds.paired
               else "H36M-17 from COCO-17 via skeletons.json coco17_to_h36m17")
@@ -297,6 +305,7 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
             state = _load_state(run, model, opt, device)
             console.print(f"resuming {run} at step {state['step']} (epoch {state['epoch']}, "
                           f"{state['train_seconds'] / 60:.1f} min trained)")
+        net = ddp.wrap(model, dist, device)          # DDP when launched by torchrun with several processes
         rng = np.random.default_rng(cfg.seed)
         if state.get("rng"):
             rng.bit_generator.state = state["rng"]
@@ -308,14 +317,14 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
         state["stream"] = stream.kind
         steps_per_epoch = max(1, cfg.epoch_samples // cfg.batch_size)
         log_path = run / "log.csv"
-        if log_path.exists():  # drop rows logged after the checkpoint we resume from
+        if dist.main and log_path.exists():  # drop rows logged after the checkpoint we resume from
             rows = log_path.read_text().splitlines(keepends=True)
             keep = rows[:1] + [r for r in rows[1:] if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= state["step"]]
             tmp = log_path.with_name("log.csv.tmp")
             tmp.write_text("".join(keep))
             os.replace(tmp, log_path)
         new_log = not log_path.exists()
-        log = open(log_path, "a", newline="")
+        log = open(log_path, "a", newline="") if dist.main else io.StringIO()
         writer = csv.writer(log)
         if new_log:
             writer.writerow(["step", "epoch", "samples", "lr", "loss", "mpjpe_mm", "n_mpjpe_mm", "velocity_mm",
@@ -324,6 +333,8 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
         t0_trained = state["train_seconds"]
 
         def save_all():
+            if not dist.main:
+                return
             state["rng"] = stream.state
             state["train_seconds"] = t0_trained + time.time() - t_start
             _save_state(run, model, opt, state, device)
@@ -336,11 +347,11 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
                       TextColumn("{task.fields[info]}"), console=console, transient=False) as prog:
             task = prog.add_task("train", total=total_steps, completed=state["step"], info="")
             model.train()
-            while state["step"] < total_steps and time.time() - t_start < budget:
+            while ddp.agree(state["step"] < total_steps and time.time() - t_start < budget, dist):
                 t = time.time()
-                b = stream.next()
-                pred = model(torch.from_numpy(b.x).to(device, non_blocking=True))
-                loss, parts = lifter_loss(pred, torch.from_numpy(b.y).to(device, non_blocking=True))
+                b = stream.next()                    # the global batch; each rank trains on its slice
+                pred = net(torch.from_numpy(ddp.shard(b.x, dist)).to(device, non_blocking=True))
+                loss, parts = lifter_loss(pred, torch.from_numpy(ddp.shard(b.y, dist)).to(device, non_blocking=True))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -358,6 +369,9 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
                     state["lr"] *= cfg.lr_decay
                     for g in opt.param_groups:
                         g["lr"] = state["lr"]
+                    if not dist.main:                # rank 0 validates and writes; the others wait
+                        ddp.barrier(dist)
+                        continue
                     model.eval()
                     val = evaluate(model, ds, val_clips, cfg.window, cfg.in_chans, seed=cfg.seed, flip_modes=(False,),
                                    max_frames_per_clip=cfg.val_max_frames)["no_tta"]["overall"]
@@ -371,15 +385,17 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
                         save_checkpoint(run / "best", model, **base_meta, steps=state["step"], epochs=state["epoch"],
                                         train_seconds=t0_trained + time.time() - t_start, val=val)
                     save_all()
+                    ddp.barrier(dist)
                 elif state["step"] % cfg.checkpoint_every == 0:
                     save_all()
                 log.flush()
         save_all()
         log.close()
-        if not (run / "best.json").exists():
+        if dist.main and not (run / "best.json").exists():
             save_checkpoint(run / "best", model, **base_meta, steps=state["step"], epochs=state["epoch"],
                             train_seconds=state["train_seconds"], val=state.get("last_val"))
         return run
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)   # also on errors and Ctrl-C
+        ddp.teardown(dist)
