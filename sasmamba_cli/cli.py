@@ -5,6 +5,7 @@ Command modules import torch, cv2, ultralytics etc. lazily inside the command fu
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -31,8 +32,22 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 register_all(app)
 
 
+def quiet_libraries(environ=None) -> None:
+    """Keep FFmpeg's, OpenCV's and MediaPipe's own log lines (``moov atom not found``, ...) off the
+    terminal: sasmamba reports the problem itself. ``SASMAMBA_VERBOSE=1`` keeps them."""
+    env = os.environ if environ is None else environ
+    if env.get("SASMAMBA_VERBOSE", "") not in ("", "0"):
+        return
+    env.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")     # AV_LOG_QUIET
+    env.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    env.setdefault("GLOG_minloglevel", "2")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def main() -> None:
     from .errors import SasmambaError
+
+    quiet_libraries()
 
     try:
         app()

@@ -44,3 +44,24 @@ def test_nothing_plausible_left_is_refused(tmp_path):
         warnings.simplefilter("error")
         with pytest.raises(NoPersonError, match="outside the 640x480 image"):
             read_keypoints(_file(tmp_path, kps), kp_threshold=0.5)
+
+
+def test_ffmpeg_lines_do_not_reach_stderr(tmp_path):
+    """A truncated mp4: our one-line message, not FFmpeg's 'moov atom not found' (SASMAMBA_VERBOSE=1 keeps it)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[1] / "assets" / "demo" / "cam01.mp4"
+    bad = tmp_path / "trunc.mp4"
+    bad.write_bytes(demo.read_bytes()[:20000])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCV_", "SASMAMBA_VERBOSE"))}
+    env["YOLO_CONFIG_DIR"] = str(tmp_path / "yolo")
+    p = subprocess.run([sys.executable, "-m", "sasmamba_cli", "lift", str(bad), "--out", str(tmp_path / "o"), "-q"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 2
+    assert "moov atom" not in p.stderr and "cannot read video" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "sasmamba_cli", "lift", str(bad), "--out", str(tmp_path / "o"), "-q"],
+                       capture_output=True, text=True, env={**env, "SASMAMBA_VERBOSE": "1"}, timeout=120)
+    assert "moov atom" in p.stderr
