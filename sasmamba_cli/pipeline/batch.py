@@ -151,6 +151,7 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
     # render that fails now
     for name in [json_path.name, *rendered]:
         (out_dir / name).unlink(missing_ok=True)
+    remove_stale_temporaries(out_dir, stem)
     written: list[Path] = []
     try:
         for fmt in pipeline.settings.formats:
@@ -168,6 +169,18 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
     if pipeline.settings.render:
         written.extend(write_render(d, video, out_dir, stem))
     return [json_path] + written
+
+
+def remove_stale_temporaries(out_dir: Path, stem: str) -> list[Path]:
+    """Delete the hidden temporaries (``.NAME.XXXX.tmp``, :func:`.result.atomic_write_bytes`) that a
+    killed run left for clip ``stem``'s outputs; they are never taken as outputs."""
+    gone = []
+    for pattern in (f".{stem}.json.*.tmp", f".{stem}.npz.*.tmp", f".{stem}.csv.*.tmp", f".{stem}_track*.bvh.*.tmp",
+                    f".{stem}_render*.*.tmp", f".{stem}_track*.*.tmp.bvh", f".{stem}_bvh_report.*.tmp.json"):
+        for p in out_dir.glob(pattern):
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
 
 
 def output_error(e: OSError, out_dir: Path, stem: str) -> OutputError:
