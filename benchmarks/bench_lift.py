@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,7 +63,18 @@ def main() -> int:
     ap.add_argument("--no-flip", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks_lift.md")
     ap.add_argument("--append", action="store_true", help="append this run's section to --out")
+    ap.add_argument("--busy", type=int, default=0, metavar="N",
+                    help="keep N other processes spinning on the CPU during the run (a loaded machine)")
     args = ap.parse_args()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        return _main(args)
+    finally:
+        for b in busy:
+            b.kill()
+
+
+def _main(args) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="sasmamba_bench_"))
     os.environ.setdefault("YOLO_CONFIG_DIR", str(tmp / "yolo"))
@@ -119,7 +131,8 @@ def main() -> int:
         f"- Command: `{cmd}`",
         f"- Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs (shared with "
         f"other jobs), torch {torch.__version__} with {torch.get_num_threads()} threads, Python "
-        f"{platform.python_version()}, no GPU.",
+        f"{platform.python_version()}, no GPU."
+        + (f" **Loaded**: {args.busy} other process(es) spinning on the CPU during the run (--busy)." if args.busy else ""),
         f"- Lifter: {wdesc}; flip TTA {'off' if args.no_flip else 'on'}; detector yolo11n-pose at 640 px, "
         f"batch {settings.det_batch}; outputs json+npz+csv.",
         f"- One-off costs (not in the rows): pipeline load (lifter + smoothing filter) {t_lifter:.2f} s, detector load + first call "

@@ -310,8 +310,8 @@ def main() -> int:
     L = Lifter()
     t0 = time.time()
     rows: list[dict] = []
-    md = ["| section | 2D | weights | settings | cam01 PA med / mean \\| TS med / mean | "
-          "cam02 PA med / mean \\| TS med / mean |", "|---|---|---|---|---|---|"]
+    md = ["| section | 2D | weights | settings | cam01 PA-MPJPE median / mean | cam01 MPJPE-TS median / mean | "
+          "cam02 PA-MPJPE median / mean | cam02 MPJPE-TS median / mean |", "|---|---|---|---|---|---|---|---|"]
 
     def add(section, src, weights, label, per_cam):
         row = {"section": section, "2d": src, "weights": weights, "settings": label, **per_cam}
@@ -401,7 +401,12 @@ def main() -> int:
     if a.json:
         a.json.write_text(json.dumps({"rows": rows, "seconds": took}, indent=1))
     if a.markdown:
-        a.markdown.write_text("\n".join(md) + "\n")
+        import platform
+
+        head = [f"# realval: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`", "",
+                f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+                f"{torch.get_num_threads()} thread(s); {took:.0f} s. mm, 12 limb joints, realval's score.py.", ""]
+        a.markdown.write_text("\n".join(head + md) + "\n")
     return 0
 
 

@@ -65,3 +65,14 @@ def test_ffmpeg_lines_do_not_reach_stderr(tmp_path):
     p = subprocess.run([sys.executable, "-m", "sasmamba_cli", "lift", str(bad), "--out", str(tmp_path / "o"), "-q"],
                        capture_output=True, text=True, env={**env, "SASMAMBA_VERBOSE": "1"}, timeout=120)
     assert "moov atom" in p.stderr
+
+
+def test_realval_benchmark_skips_cleanly_without_the_data(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "realval.py"
+    p = subprocess.run([sys.executable, str(script), "--realval", str(tmp_path / "absent")], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and "skipped" in p.stdout
