@@ -1,4 +1,4 @@
-"""Hostile keypoint files: huge, negative or out-of-image coordinates become missing, are counted,
+"""Fault injection on inputs. Hostile keypoint files: huge, negative or out-of-image coordinates become missing, are counted,
 and no numpy warning reaches the user; a file with nothing plausible left is refused clearly."""
 import json
 import warnings
