@@ -83,7 +83,7 @@ def main():
              f"- command: `python {' '.join(sys.argv)}`", f"- load average at start: {os.getloadavg()}",
              f"- sizes: B={b}, D={d}, N={n}, G={g}, L={length} (model s, T={length // 17}: one scan call of one block)", "",
              "| backend | forward s | backward s | forward speed-up vs ref | backward speed-up vs ref |", "|---|---|---|---|---|"]
-    ratio = lambda a, b: "-" if a != a or b != b else f"{a / b:.1f}x"  # noqa: E731  (NaN: not timed)
+    ratio = lambda a, b: "-" if a != a or b != b else f"{a / b:.1f}x"
     for k, (f, bw) in rows.items():
         lines.append(f"| {k} | {f:.4g} | {bw:.4g} | {ratio(ref_f, f)} | {ratio(ref_b, bw)} |")
     Path(args.out).write_text("\n".join(lines) + "\n")

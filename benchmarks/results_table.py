@@ -49,7 +49,8 @@ def main():
         macs, params = macs_per_frame(ev["weights"])
         rows.append((p.stem.replace("eval_", ""), ev, meta, macs, params))
     lines = [args.header.read_text().rstrip() + "\n" if args.header else "# Results", "",
-             "| model | arch | params | MMACs / frame | train min | steps | MPJPE | P-MPJPE | N-MPJPE | MPJVE | accel | MPJPE (flip TTA) | P-MPJPE (flip TTA) |",
+             "| model | arch | params | MMACs / frame | train min | steps | MPJPE | P-MPJPE | N-MPJPE | MPJVE | accel "
+             "| MPJPE (flip TTA) | P-MPJPE (flip TTA) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, ev, meta, macs, params in rows:
         a, f = ev["no_tta"]["overall"], ev["flip_tta"]["overall"]

@@ -90,7 +90,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def save_checkpoint(path, model: nn.Module, **metadata) -> tuple[Path, Path]:
     """Write ``path.safetensors`` and ``path.json`` atomically; returns both paths."""
-    from safetensors.torch import save  # noqa: PLC0415
+    from safetensors.torch import save
 
     wpath, mpath = paths_for(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -122,8 +122,8 @@ def read_metadata(path) -> dict:
 def load_checkpoint(path, *, expect_config: dict | None = None, expect_arch: str | None = None,
                     map_location: str = "cpu", verify_hash: bool = True):
     """Load ``(model, metadata)``. Raises :class:`CheckpointError` on any mismatch."""
-    from safetensors import SafetensorError  # noqa: PLC0415
-    from safetensors.torch import load_file  # noqa: PLC0415
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
 
     wpath, mpath = paths_for(path)
     meta = read_metadata(path)

@@ -27,7 +27,7 @@ DEFORM_IMPLS = ("grid_sample", "torchvision")
 @functools.lru_cache(maxsize=1)
 def _torchvision_deform():
     try:
-        from torchvision.ops import deform_conv2d  # noqa: PLC0415
+        from torchvision.ops import deform_conv2d
     except Exception:
         return None
     return deform_conv2d

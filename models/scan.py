@@ -62,7 +62,7 @@ def load_mamba_kernel():
     ``pip install "sasmamba[gpu]"``).
     """
     try:
-        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn  # noqa: PLC0415
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
     except Exception:  # ImportError, missing compiled selective_scan_cuda, CUDA/ABI mismatch ...
         return None
     return selective_scan_fn
@@ -74,7 +74,7 @@ def load_triton_scan():
 
     The only place that imports ``triton`` (through :mod:`scan_triton`)."""
     try:
-        from . import scan_triton  # noqa: PLC0415
+        from . import scan_triton
     except Exception:  # ImportError, a Triton without a usable backend ...
         return None
     return scan_triton
@@ -333,8 +333,8 @@ class _SequentialScan(torch.autograd.Function):
         u_tm = u.permute(2, 0, 1).reshape(length, b, g, dg, 1)
         g_dt = g_dt.add_(g_dtu * u_tm)
         g_u = g_dtu * dt_tm
-        to_bdl = lambda t5: t5.reshape(length, b, d).permute(1, 2, 0)  # noqa: E731
-        to_bgnl = lambda t4: t4.permute(1, 2, 3, 0)                      # noqa: E731
+        to_bdl = lambda t5: t5.reshape(length, b, d).permute(1, 2, 0)
+        to_bgnl = lambda t4: t4.permute(1, 2, 3, 0)
         return to_bdl(g_u), to_bdl(g_dt), g_A, to_bgnl(g_B), to_bgnl(g_C)
 
 

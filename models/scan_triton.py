@@ -200,7 +200,7 @@ class TritonScan(torch.autograd.Function):
                                      N=n, NP=triton.next_power_of_2(n), BLOCK_D=bd, CH=CHUNK,
                                      num_warps=ctx.warps)
         per = nblk // groups                                   # blocks per group
-        to_bgnl = lambda p: p.view(bsz, groups, per, length, n).sum(2).permute(0, 1, 3, 2)  # noqa: E731
+        to_bgnl = lambda p: p.view(bsz, groups, per, length, n).sum(2).permute(0, 1, 3, 2)
         return du.transpose(1, 2), ddt.transpose(1, 2), da.sum(0), to_bgnl(db), to_bgnl(dc)
 
 

@@ -13,7 +13,7 @@ DEFAULT_ALIAS = "sasmamba_default"        # --weights sasmamba_default names whi
 
 def default_weights_path() -> Path:
     """Path of the default checkpoint's JSON (the ``.safetensors`` lies beside it); may not exist."""
-    from sasmamba_assets import asset_path  # noqa: PLC0415
+    from sasmamba_assets import asset_path
 
     return asset_path("weights", DEFAULT_WEIGHTS_NAME + ".json")
 

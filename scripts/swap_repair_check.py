@@ -52,7 +52,7 @@ def main() -> int:
             kp[drop] = (np.nan, np.nan, 0.0)
             caps.append(kp)
         clean, bad = caps
-        same = lambda x, y: np.all((x[..., :2] == y[..., :2]) | (np.isnan(x[..., :2]) & np.isnan(y[..., :2])),  # noqa: E731
+        same = lambda x, y: np.all((x[..., :2] == y[..., :2]) | (np.isnan(x[..., :2]) & np.isnan(y[..., :2])),
                                    axis=-1)
         hit = ~same(clean, bad)                                   # (T, 17) entries the episode swapped
         fixed_clean, _ = repair_keypoints(clean, penalty=penalty)

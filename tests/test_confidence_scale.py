@@ -56,6 +56,6 @@ def test_keypoint_file_scores_option(tmp_path):
     p.write_text(json.dumps({"width": 640, "height": 480, "fps": 30, "annotations": anns}))
     raw = read_keypoints(p, kp_threshold=0.5)
     ones = read_keypoints(p, kp_threshold=0.5, scores="blazepose-visibility")
-    first = lambda k: next(iter(k.detections.values())).keypoints_px[0]   # noqa: E731
+    first = lambda k: next(iter(k.detections.values())).keypoints_px[0]
     assert first(raw)[10, 2] == 0.0 and np.isnan(first(raw)[10, 0])      # dropped by the threshold
     assert first(ones)[10, 2] == 1.0 and first(ones)[10, 0] == 150.0      # kept with confidence 1

@@ -67,5 +67,5 @@ def test_two_rank_gloo_equals_one_process(tmp_path, data):
     assert not list(two.glob("*.tmp"))
     # rank 0 logs the loss of its own half of the batch: it differs from the whole batch's, so the
     # ranks really trained on different slices (equal weights then come from DDP's gradient average)
-    loss = lambda run: float((run / "log.csv").read_text().splitlines()[1].split(",")[4])   # noqa: E731
+    loss = lambda run: float((run / "log.csv").read_text().splitlines()[1].split(",")[4])
     assert loss(one) != pytest.approx(loss(two), rel=1e-4)

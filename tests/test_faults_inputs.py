@@ -31,7 +31,7 @@ def test_far_points_become_missing_and_are_counted(tmp_path):
         warnings.simplefilter("error")      # any numpy RuntimeWarning fails the test
         src = read_keypoints(_file(tmp_path, kps), kp_threshold=0.5)
     assert src.out_of_range == 3
-    kp = lambda f: src.detections[f].keypoints_px[0]   # noqa: E731
+    kp = lambda f: src.detections[f].keypoints_px[0]
     assert kp(2)[3, 2] == 0 and np.isnan(kp(2)[3, 0])
     assert kp(4)[5, 2] == 0 and kp(6)[7, 2] == 0
     assert kp(8)[9, 0] == -30.0 and kp(8)[9, 2] > 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_lift_cli import DEMO, app, bone_lengths, output_of, run, validate, write_keypoint_file  # noqa: F401
+from test_lift_cli import DEMO, app, bone_lengths, output_of, run, validate, write_keypoint_file
 
 FK_ATOL_M = 1e-4          # 0.1 mm: JSON keeps 10 um, BVH %.6f cm
 

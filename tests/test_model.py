@@ -130,7 +130,7 @@ def test_reversal_equivariance_of_scan_bookkeeping():
     joint-major pair, when reverse scans share parameters and the conv is symmetric. The stride
     sums anchor on the *first* member of each group, which breaks this symmetry by design."""
     x = torch.randn(1, 6, 17, 8)
-    rev = lambda t: t.flip(1).flip(2)  # noqa: E731
+    rev = lambda t: t.flip(1).flip(2)
     ssm = _symmetric_ssm(())
     with torch.no_grad():
         torch.testing.assert_close(ssm(rev(x)), rev(ssm(x)), rtol=1e-4, atol=1e-5)

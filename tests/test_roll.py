@@ -40,7 +40,7 @@ def test_3d_rotation_projects_to_the_2d_rotation():
     rng = np.random.default_rng(1)
     X = rng.normal(0, 0.5, (10, 3)) + [0, 0, 4.0]
     f, w, h = 800.0, 640, 480
-    proj = lambda P: P[:, :2] / P[:, 2:] * f + [w / 2, h / 2]   # noqa: E731
+    proj = lambda P: P[:, :2] / P[:, 2:] * f + [w / 2, h / 2]
     a = np.deg2rad(33)
     kp = np.concatenate([proj(X), np.ones((10, 1))], 1)
     np.testing.assert_allclose(proj(rotate_camera_z(X, a)), rotate_keypoints(kp, a, w, h)[:, :2], atol=1e-9)

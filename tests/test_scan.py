@@ -28,7 +28,7 @@ def _single_thread():
 
 def make_inputs(b=2, d=8, n=4, length=37, g=2, dt_scale=1.0, seed=0, device="cpu"):
     gen = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.randn(*s, generator=gen)  # noqa: E731
+    r = lambda *s: torch.randn(*s, generator=gen)
     u, delta = r(b, d, length), r(b, d, length) * dt_scale
     A = -(torch.rand(d, n, generator=gen) * 3 + 0.05)
     B, C = r(b, g, n, length), r(b, g, n, length)
@@ -52,7 +52,7 @@ def plain(scan, u, delta, A, B, C, D, bias):
 
 def reversed_dir(scan, u, delta, A, B, C, D, bias):
     """A reversed direction: scan of the time-flipped sequence, flipped back (models/block.py)."""
-    f = lambda t: t.flip(-1)  # noqa: E731
+    f = lambda t: t.flip(-1)
     return f(scan(f(u), f(delta), A, f(B), f(C), D, bias))
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from _mocap_helpers import swaying_person_clips as _tiny_dataset
-from test_lift_cli import app, output_of, run, validate, write_keypoint_file  # noqa: F401
+from test_lift_cli import app, output_of, run, validate, write_keypoint_file
 
 from sasmamba_cli.errors import InputError
 from sasmamba_cli.pipeline.smooth import (DEFAULT_SMOOTH, FILTERS, NO_SMOOTHING, apply_smoothing,

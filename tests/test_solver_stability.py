@@ -47,7 +47,7 @@ def rot_between(a, b) -> np.ndarray:
     """(T, 3, 3) smallest rotations taking unit vectors ``a`` onto ``b`` (T, 3) (never antiparallel)."""
     a = np.broadcast_to(np.asarray(a, float), np.shape(b))
     k = np.cross(a, b)
-    s, c = np.linalg.norm(k, axis=-1), np.sum(a * b, axis=-1)
+    c = np.sum(a * b, axis=-1)
     kx = np.zeros(k.shape + (3,))
     kx[:, 0, 1], kx[:, 0, 2], kx[:, 1, 2] = -k[:, 2], k[:, 1], -k[:, 0]
     kx = kx - np.swapaxes(kx, 1, 2)

@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
 
 def eval_cmd(
     data: Annotated[list[Path], typer.Argument(help="Dataset .npz file(s) from `sasmamba data build`.")],
-    weights: Annotated[Optional[Path], typer.Option(help="Checkpoint (.json/.safetensors) or a bundled name; default: shipped weights.")] = None,
+    weights: Annotated[Optional[Path], typer.Option(
+        help="Checkpoint (.json/.safetensors) or a bundled name; default: shipped weights.")] = None,
     part: Annotated[str, typer.Option(help="Split part: test | val | train | all.")] = "test",
     split: Annotated[Optional[Path], typer.Option(help="Split JSON (default: bundled split_v1.json).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the virtual cameras / detector noise.")] = 0,

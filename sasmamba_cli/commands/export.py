@@ -65,7 +65,7 @@ def export_cmd(
                                            exists=True, dir_okay=False, readable=True)],
     fmt: Annotated[List[str], typer.Option("--format", "-f", callback=_parse_formats, metavar="<list>",
                                            help="Output formats: bvh, json, npz, csv; comma-separated "
-                                                "(bvh,csv) or repeated (-f bvh -f csv).")] = ["bvh"],  # noqa: B006
+                                                "(bvh,csv) or repeated (-f bvh -f csv).")] = ["bvh"],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: beside RESULT).",
                                                 file_okay=False)] = None,
     stem: Annotated[Optional[str], typer.Option(help="File name prefix (default: the name of RESULT).")] = None,
@@ -73,7 +73,9 @@ def export_cmd(
     root: Annotated[RootMode, typer.Option("--root", help="BVH root translation: world (shared clip frame, "
                                                           "origin on the floor below the camera), start "
                                                           "(each track starts at x=z=0), in_place.")] = RootMode.world,
-    order: Annotated[str, typer.Option("--order", help="BVH rotation channel order: auto (per-joint table, swapped per clip away from gimbal lock), table (the fixed table: same header for every clip) or one order for all joints, e.g. ZXY.")] = "auto",
+    order: Annotated[str, typer.Option(
+        "--order", help="BVH rotation channel order: auto (per-joint table, swapped per clip away from gimbal "
+        "lock), table (the fixed table: same header for every clip) or one order for all joints, e.g. ZXY.")] = "auto",
     align: Annotated[Align, typer.Option("--align", help="track: BVH frame 0 = first tracked frame; video: "
                                                          "one BVH frame per video frame.")] = Align.track,
     level: Annotated[Level, typer.Option("--level", help="Camera levelling: auto (floor fitted to foot contacts "

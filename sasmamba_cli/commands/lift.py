@@ -145,20 +145,20 @@ def lift(
 
     Example: sasmamba lift assets/demo/cam01.mp4 --out out/
     """
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
-    from ..errors import InputError, SasmambaError  # noqa: PLC0415
+    from ..errors import InputError, SasmambaError
 
     err = Console(stderr=True)
     try:
         if bool(inputs) == bool(keypoints):
             raise InputError("expected video inputs or --keypoints FILE (one of the two), found "
                              + ("both" if inputs else "neither"))
-        from ..pipeline.batch import (KEYPOINT_EXTENSIONS, VIDEO_EXTENSIONS, check_output_dir,  # noqa: PLC0415
+        from ..pipeline.batch import (KEYPOINT_EXTENSIONS, VIDEO_EXTENSIONS, check_output_dir,
                                       expand_inputs)
-        from ..pipeline.outputs import parse_formats  # noqa: PLC0415
-        from ..pipeline.run import LiftPipeline, LiftSettings  # noqa: PLC0415
-        from ..pipeline.smooth import parse_smooth  # noqa: PLC0415
+        from ..pipeline.outputs import parse_formats
+        from ..pipeline.run import LiftPipeline, LiftSettings
+        from ..pipeline.smooth import parse_smooth
 
         fmt = parse_formats(formats)
         smooth_spec = str(parse_smooth(smooth))
@@ -179,7 +179,7 @@ def lift(
         if engine not in ("local", "ray"):
             raise InputError(f"unknown --engine {engine!r}; expected local or ray")
         if engine == "ray":
-            from ..engines.ray_engine import import_ray  # noqa: PLC0415
+            from ..engines.ray_engine import import_ray
 
             import_ray()                                  # a clear error, naming the extra, before any work
         pipeline = LiftPipeline(settings)
@@ -194,7 +194,7 @@ def lift(
 
     try:
         if engine == "ray":
-            from ..engines.ray_engine import RayOptions  # noqa: PLC0415
+            from ..engines.ray_engine import RayOptions
 
             rows = _run_ray_with_progress(settings, pipeline, paths, out, keypoints_mode, resume, quiet, err,
                                           RayOptions(address, workers, cpus_per_worker, gpus_per_worker))
@@ -207,7 +207,7 @@ def lift(
         err.print("interrupted: finished clips are saved; run the same command again to resume", highlight=False)
         raise typer.Exit(130) from None
     _report(rows, out)
-    from ..pipeline.batch import batch_exit_code  # noqa: PLC0415
+    from ..pipeline.batch import batch_exit_code
 
     code = batch_exit_code(rows)
     if code:
@@ -215,9 +215,9 @@ def lift(
 
 
 def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..pipeline.batch import Reporter, run_batch  # noqa: PLC0415
+    from ..pipeline.batch import Reporter, run_batch
 
     class RichReporter(Reporter):
         def __init__(self, progress: Progress):
@@ -259,22 +259,22 @@ def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err)
 
 
 def _run_ray_with_progress(settings, pipeline, paths, out, keypoints_mode, resume, quiet, err, options):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..engines.ray_engine import RayReporter, run_ray  # noqa: PLC0415
+    from ..engines.ray_engine import RayReporter, run_ray
 
     class RichRay(RayReporter):
         def __init__(self, progress: Progress):
             self.p, self.task, self.frames, self.failed, self.t0 = progress, None, 0, 0, None
 
         def started(self, total, pending, workers):
-            import time  # noqa: PLC0415
+            import time
 
             self.t0 = time.perf_counter()
             self.task = self.p.add_task(f"ray: {workers} workers", total=total, info="")
 
         def clip_finished(self, row, retried):
-            import time  # noqa: PLC0415
+            import time
 
             if row.status == "ok":
                 self.frames += row.frames
@@ -307,11 +307,11 @@ def _run_ray_with_progress(settings, pipeline, paths, out, keypoints_mode, resum
 
 
 def _report(rows, out: Path) -> None:
-    from rich.console import Console  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
+    from rich.console import Console
+    from rich.table import Table
 
-    from ..errors import SasmambaError  # noqa: PLC0415
-    from ..pipeline.batch import write_summary_csv  # noqa: PLC0415
+    from ..errors import SasmambaError
+    from ..pipeline.batch import write_summary_csv
 
     table = Table(title=f"sasmamba lift -> {out}")
     for col in ("clip", "status", "frames", "people", "coverage", "fps", "seconds"):

@@ -52,7 +52,7 @@ class RayOptions:
 
 def import_ray():
     try:
-        import ray  # noqa: PLC0415
+        import ray
     except ImportError as e:
         raise InputError(f"--engine ray needs Ray, which is not installed ({e}); install the extra: "
                          f"{RAY_INSTALL}") from e
@@ -65,9 +65,9 @@ class LiftWorker:
     def __init__(self, settings, threads: int, env: dict | None = None):
         os.environ.update(env or {})
         os.environ["OMP_NUM_THREADS"] = str(threads)
-        import torch  # noqa: PLC0415
+        import torch
 
-        from ..pipeline.run import LiftPipeline  # noqa: PLC0415
+        from ..pipeline.run import LiftPipeline
 
         torch.set_num_threads(threads)
         self.settings = replace(settings, lift_threads=threads)
@@ -75,16 +75,16 @@ class LiftWorker:
         self.threads = threads
 
     def info(self) -> dict:
-        import socket  # noqa: PLC0415
+        import socket
 
         return {"pid": os.getpid(), "node": socket.gethostname()}
 
     def process(self, path: str, out_dir: str, stem: str, keypoints_mode: bool, resume: bool) -> ClipSummary:
-        import socket  # noqa: PLC0415
+        import socket
 
-        import torch  # noqa: PLC0415
+        import torch
 
-        from ..pipeline.batch import process_clip  # noqa: PLC0415
+        from ..pipeline.batch import process_clip
 
         flag = os.environ.get(KILL_ONCE_ENV)
         if flag and Path(flag).exists():
@@ -121,7 +121,7 @@ def run_ray(settings, inputs: list[Path], out_dir: Path, *, keypoints_mode: bool
             driver_pipeline=None, worker_env: dict | None = None) -> list[ClipSummary]:
     """Lift ``inputs`` on Ray; rows in input order (as :func:`sasmamba_cli.pipeline.batch.run_batch`)."""
     ray = import_ray()
-    from ..pipeline.run import LiftPipeline  # noqa: PLC0415
+    from ..pipeline.run import LiftPipeline
 
     reporter = reporter or RayReporter()
     if options.workers < 1 or options.cpus_per_worker <= 0 or options.gpus_per_worker < 0:
@@ -155,7 +155,7 @@ def run_ray(settings, inputs: list[Path], out_dir: Path, *, keypoints_mode: bool
         return [rows[p] for p in inputs]
     threads = max(1, int(options.cpus_per_worker))
     actor_cls = ray.remote(num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker)(LiftWorker)
-    new_actor = lambda: actor_cls.remote(settings, threads, worker_env)   # noqa: E731
+    new_actor = lambda: actor_cls.remote(settings, threads, worker_env)
     actors = [new_actor() for _ in range(n_workers)]
     queue = list(todo)
     attempts = {p: 0 for p in todo}

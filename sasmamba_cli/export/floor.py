@@ -194,7 +194,7 @@ def steady_ankles(positions_cm: np.ndarray, fps: float) -> np.ndarray:
     :func:`depth_cutoff_hz` of its measured noise (:func:`depth_noise_cm`); the pelvis direction
     and the pelvis-relative ankles are kept. Motion capture and steady lifts are returned
     unchanged (cutoff above the Nyquist frequency). Non-finite samples stay non-finite."""
-    from ..pipeline.smooth import SmoothSpec, apply_smoothing  # noqa: PLC0415
+    from ..pipeline.smooth import SmoothSpec, apply_smoothing
 
     _check_positions(positions_cm, fps)
     p = np.asarray(positions_cm, float)

@@ -30,7 +30,7 @@ class ExportSummary:
 
 def _pipeline_writer(fmt: str):
     try:
-        from ..pipeline import result as pipeline_result  # noqa: PLC0415
+        from ..pipeline import result as pipeline_result
     except ImportError as e:
         raise InputError(f"format {fmt!r} needs sasmamba_cli.pipeline.result ({e})") from e
     return pipeline_result

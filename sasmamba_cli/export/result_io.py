@@ -266,7 +266,7 @@ def as_result(obj) -> Result:
     if isinstance(obj, (str, Path)):
         return load_result(obj)
     if hasattr(obj, "header") and hasattr(obj, "tracks"):
-        from ..pipeline.result import result_to_dict  # noqa: PLC0415
+        from ..pipeline.result import result_to_dict
 
         return result_from_dict(result_to_dict(obj))
     raise InputError(f"expected a sasmamba result (Result, dict or JSON path), found {type(obj).__name__}")

@@ -40,7 +40,7 @@ class VerifyReport:
     spread_bvh_pct: np.ndarray
 
     def to_dict(self) -> dict:
-        r = lambda a: [round(float(x), 3) for x in a]  # noqa: E731
+        r = lambda a: [round(float(x), 3) for x in a]
         return {"path": self.path.name, "frames": self.frames, "frame_time": self.frame_time,
                 "joint_names": list(H36M.names),
                 "mean_error_mm": r(self.mean_error_mm), "max_error_mm": r(self.max_error_mm),

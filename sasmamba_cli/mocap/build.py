@@ -40,7 +40,7 @@ def build_dataset(srcs: list[Path], rig_name: str, fps: float,
             clips.append(clip)
         except SasmambaError as e:
             failures.append((p, str(e)))
-        except Exception as e:  # noqa: BLE001 - one bad file must never stop the others
+        except Exception as e:
             failures.append((p, f"{type(e).__name__}: {e}"))
         if progress is not None:
             progress(p)

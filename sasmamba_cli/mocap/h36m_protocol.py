@@ -150,7 +150,7 @@ def read_paired_sequences(positions_3d, positions_2d, cameras, subjects: str | l
                           trust_pickle: bool = False) -> list[Sequence]:
     """Read the two VideoPose3D files and the cameras JSON and pair them (:func:`paired_sequences`);
     ``subjects`` a list or a comma-separated string."""
-    from .h36m import read_h36m_2d, read_h36m_3d  # noqa: PLC0415
+    from .h36m import read_h36m_2d, read_h36m_3d
 
     if isinstance(subjects, str):
         subjects = [s.strip() for s in subjects.split(",") if s.strip()]
@@ -165,7 +165,7 @@ def evaluate_sequences(predict: Callable[[Sequence], np.ndarray], seqs: list[Seq
     Returns ``{"mpjpe": mm, "p_mpjpe": mm, "per_action": {action: {"mpjpe", "p_mpjpe", "frames"}},
     "sequences": n, "frames": n}``; both overall numbers are means over actions of the per-action
     means over frames."""
-    from ..training.metrics import mpjpe, p_mpjpe  # noqa: PLC0415
+    from ..training.metrics import mpjpe, p_mpjpe
 
     acc: dict[str, list[np.ndarray]] = {}
     frames = 0
@@ -189,7 +189,7 @@ def evaluate_sequences(predict: Callable[[Sequence], np.ndarray], seqs: list[Seq
 
 def lifter_predictor(lifter, flip_tta: bool = True) -> Callable[[Sequence], np.ndarray]:
     """``predict(seq)`` for :func:`evaluate_sequences` that lifts like ``sasmamba lift --keypoints``."""
-    from ..pipeline.lifting import LiftOptions, lift_sequences  # noqa: PLC0415
+    from ..pipeline.lifting import LiftOptions, lift_sequences
 
     def predict(seq: Sequence) -> np.ndarray:
         kp = np.concatenate([seq.kp2d_px, np.ones(seq.kp2d_px.shape[:2] + (1,))], -1)

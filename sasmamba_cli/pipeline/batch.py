@@ -185,8 +185,8 @@ def remove_stale_temporaries(out_dir: Path, stem: str) -> list[Path]:
 
 def output_error(e: OSError, out_dir: Path, stem: str) -> OutputError:
     """A clear :class:`OutputError` for a failed write of clip ``stem`` into ``out_dir``."""
-    import errno  # noqa: PLC0415
-    import shutil  # noqa: PLC0415
+    import errno
+    import shutil
 
     where = getattr(e, "filename", None) or out_dir
     if e.errno == errno.ENOSPC:
@@ -260,7 +260,7 @@ def process_clip(pipeline: LiftPipeline, path: Path, out_dir: Path, stem: str, *
     except SasmambaError as e:
         return ClipSummary(str(path), "failed", seconds=time.perf_counter() - t0, message=str(e),
                            exit_code=e.exit_code)
-    except Exception as e:  # noqa: BLE001 - an unexpected failure stays with its clip; the batch goes on
+    except Exception as e:
         if on_error:
             on_error(path, e)
         where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None

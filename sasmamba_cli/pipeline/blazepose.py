@@ -32,12 +32,12 @@ INSTALL = 'pip install --no-deps mediapipe==0.10.18 absl-py flatbuffers "protobu
 
 def load_blazepose(model_complexity: int = 1):
     """A static-image BlazePose estimator, or :class:`SasmambaError` saying how to install it."""
-    import os  # noqa: PLC0415
+    import os
 
     os.environ.setdefault("GLOG_minloglevel", "2")          # mediapipe's C++ info/warning lines off
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import mediapipe as mp  # noqa: PLC0415
+        import mediapipe as mp
         pose_mod = mp.solutions.pose
     except (ImportError, AttributeError) as e:
         raise SasmambaError(f"--detector mediapipe needs mediapipe 0.10.18 with its legacy pose API "
@@ -45,7 +45,7 @@ def load_blazepose(model_complexity: int = 1):
     try:
         return pose_mod.Pose(static_image_mode=True, model_complexity=model_complexity,
                              enable_segmentation=False, min_detection_confidence=0.3), mp.__version__
-    except Exception as e:  # noqa: BLE001 - mediapipe raises RuntimeError / ValueError for missing models
+    except Exception as e:
         raise SasmambaError(f"cannot start BlazePose (model_complexity {model_complexity}): {e}. The full "
                             f"model ships in the mediapipe 0.10.18 wheel; reinstall with: {INSTALL}") from e
 

@@ -135,7 +135,7 @@ def resolve_detector_weights(path: str | Path | None = None, *, allow_download: 
 
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without a GPU is an error."""
-    import torch  # noqa: PLC0415
+    import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -152,7 +152,7 @@ class PoseDetector:
     def __init__(self, weights: DetectorWeights, *, device: str = "cpu", imgsz: int = 640,
                  conf: float = 0.25, kp_threshold: float = 0.5, allow_download: bool = False):
         ensure_yolo_env(allow_download)
-        from ultralytics import YOLO  # noqa: PLC0415
+        from ultralytics import YOLO
 
         self.weights = weights
         self.device = device
@@ -161,7 +161,7 @@ class PoseDetector:
         self.kp_threshold = float(kp_threshold)
         try:
             self.model = YOLO(weights.path, task="pose")
-        except Exception as e:  # noqa: BLE001 - ultralytics raises many types
+        except Exception as e:
             raise SasmambaError(f"cannot load detector weights {weights.path}: {type(e).__name__}: {e}") from e
         kpt_shape = getattr(self.model.model, "kpt_shape", None) if hasattr(self.model, "model") else None
         if kpt_shape is not None and tuple(kpt_shape)[0] != NUM_COCO:

@@ -41,7 +41,7 @@ def plain_fp32_on_cuda(device) -> None:
     Measured: with TF32 convolutions the same weights scored the same MPJPE on an H200 (82.69 vs
     82.68 mm) but 8 % more acceleration error (6.45 vs 5.97 mm/frame^2) than on the CPU."""
     if str(device).startswith("cuda"):
-        import torch  # noqa: PLC0415
+        import torch
 
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
@@ -49,7 +49,7 @@ def plain_fp32_on_cuda(device) -> None:
 
 def load_lifter(weights: str | Path | None, device: str = "cpu") -> LoadedLifter:
     """Load ``weights`` (``X``, ``X.json`` or ``X.safetensors``) or the shipped default."""
-    from sasmamba_models.checkpoint import CheckpointError, load_checkpoint, paths_for  # noqa: PLC0415
+    from sasmamba_models.checkpoint import CheckpointError, load_checkpoint, paths_for
 
     if weights is None:
         path = require_default_weights()
@@ -145,7 +145,7 @@ def cpu_batch_size(model, device, requested: int) -> int:
 def run_model(lifter: LoadedLifter, windows: np.ndarray, batch_size: int, threads: int | None = None) -> np.ndarray:
     """``(K, window, 17, in_chans)`` float32 -> ``(K, window, 17, 3)`` float64, batched, no grad;
     with ``threads`` torch's CPU thread count is set for the call and restored after it."""
-    import torch  # noqa: PLC0415
+    import torch
 
     out = []
     batch_size = cpu_batch_size(lifter.model, lifter.device, batch_size)

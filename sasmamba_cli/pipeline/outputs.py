@@ -29,7 +29,7 @@ def _csv(r: ClipResult, d: dict, out: Path, stem: str) -> list[Path]:
 
 def _bvh_exporter():
     try:
-        from ..export import bvh  # noqa: PLC0415
+        from ..export import bvh
     except ImportError:
         return None
     return getattr(bvh, "export_result_bvh", None)
@@ -86,10 +86,10 @@ def write_render(d: dict, video: Path | None, out: Path, stem: str) -> list[Path
     """
     mp4, png = (out / name for name in render_names(stem))
     try:
-        from ..render.compose import render_result_stats  # noqa: PLC0415
+        from ..render.compose import render_result_stats
 
         st = render_result_stats(d, video, mp4, summary=True)
-    except Exception as e:  # noqa: BLE001 - any render problem becomes one clear clip failure
+    except Exception as e:
         raise RenderError(f"render of {mp4.name} failed: expected an MP4 of the input with the 2D/3D overlay, "
                           f"found {type(e).__name__}: {e}") from e
     written = [Path(st.path)] + ([Path(st.summary)] if st.summary else [])

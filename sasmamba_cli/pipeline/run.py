@@ -153,7 +153,7 @@ def _preset_of(arch: str, config: dict | None) -> str | None:
     input channels, 2 = x, y or 3 = x, y, confidence, are training choices, not the preset)."""
     if arch != "sasmamba" or not config:
         return None
-    from sasmamba_models import PRESETS  # noqa: PLC0415
+    from sasmamba_models import PRESETS
 
     free = ("max_frames", "in_chans")
     strip = {k: v for k, v in config.items() if k not in free}
@@ -203,11 +203,11 @@ class LiftPipeline:
             det = PoseDetector(self.detector_weights, device=self.device, imgsz=s.imgsz,
                                conf=s.det_conf, kp_threshold=s.kp_threshold, allow_download=s.allow_download)
             if s.detector == "mediapipe":
-                from .blazepose import BlazePoseDetector  # noqa: PLC0415
+                from .blazepose import BlazePoseDetector
 
                 det = BlazePoseDetector(det, kp_threshold=s.kp_threshold)
             elif s.refine_crops:
-                from .topdown import CropRefiner  # noqa: PLC0415
+                from .topdown import CropRefiner
 
                 det = CropRefiner(det)
             self._detector = det
@@ -272,7 +272,7 @@ class LiftPipeline:
 
     # --- stages -------------------------------------------------------------------------
     def run_video(self, path: str | Path, on_progress: ProgressFn | None = None) -> ClipResult:
-        from .video import iter_batches, probe_video  # noqa: PLC0415
+        from .video import iter_batches, probe_video
 
         s = self.settings
         sw = Stopwatch()
@@ -321,7 +321,7 @@ class LiftPipeline:
         return self._finish(tracks, source, self.detector_header(), stats, sw, edge_block)
 
     def run_keypoints(self, path: str | Path) -> ClipResult:
-        from .keypoints_io import read_keypoints  # noqa: PLC0415
+        from .keypoints_io import read_keypoints
 
         s = self.settings
         sw = Stopwatch()
@@ -412,7 +412,7 @@ class LiftPipeline:
 
 def h36m_mask(coco_mask: np.ndarray) -> np.ndarray:
     """(n, 17) COCO-order bool -> H36M order: an H36M joint is flagged when any of its sources is."""
-    from ..skeleton import coco_to_h36m_matrix  # noqa: PLC0415
+    from ..skeleton import coco_to_h36m_matrix
 
     src = (coco_to_h36m_matrix() > 0).astype(np.int64)                # (17 H36M, 17 COCO)
     return (np.asarray(coco_mask, bool).astype(np.int64) @ src.T) > 0
@@ -479,8 +479,8 @@ def fk_consistent_clip(clip: ClipResult) -> ClipResult:
     (:func:`sasmamba_cli.export.consistent.fk_consistent`, the same solve as the BVH writer), and
     the report under the header's top-level ``fk_consistent`` key. 2D, confidences and ``scale`` are
     unchanged; ``root_3d + joints_3d[:, 0]`` (the pelvis) is unchanged."""
-    from ..export.consistent import fk_consistent  # noqa: PLC0415
-    from ..export.result_io import as_result  # noqa: PLC0415
+    from ..export.consistent import fk_consistent
+    from ..export.result_io import as_result
 
     new, report = fk_consistent(as_result(clip))
     by_id = {t.track_id: t for t in new.tracks}

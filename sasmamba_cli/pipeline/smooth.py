@@ -77,7 +77,7 @@ def butterworth(x: np.ndarray, fps: float, cutoff_hz: float = DEFAULT_CUTOFF_HZ,
     n = x.shape[0]
     if n < 2 or cutoff_hz >= fps / 2.0:
         return x.copy()
-    from scipy.signal import butter, sosfiltfilt  # noqa: PLC0415
+    from scipy.signal import butter, sosfiltfilt
 
     sos = butter(int(order) // 2, cutoff_hz, btype="low", fs=fps, output="sos")
     default_pad = 3 * (2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum())))
@@ -93,7 +93,7 @@ def savgol(x: np.ndarray, fps: float, window_s: float = SAVGOL_WINDOW_S,
     frames = min(frames, n if n % 2 else n - 1)                # at most the track
     if frames <= int(polyorder):
         return x.copy()
-    from scipy.signal import savgol_filter  # noqa: PLC0415
+    from scipy.signal import savgol_filter
 
     return savgol_filter(x, frames, int(polyorder), axis=0, mode="interp")
 

@@ -27,7 +27,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lt = np.maximum(a[:2], b[:, :2])
     rb = np.minimum(a[2:], b[:, 2:])
     inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = lambda x: np.prod(np.clip(x[..., 2:] - x[..., :2], 0, None), axis=-1)   # noqa: E731
+    area = lambda x: np.prod(np.clip(x[..., 2:] - x[..., :2], 0, None), axis=-1)
     return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
 
 

@@ -137,7 +137,7 @@ class Tracker:
         self._closed: list[_Raw] = []
 
     def update(self, frame: int, det: FrameDetections) -> None:
-        from scipy.optimize import linear_sum_assignment  # noqa: PLC0415
+        from scipy.optimize import linear_sum_assignment
 
         cfg = self.config
         alive = []

@@ -47,13 +47,13 @@ class VideoInfo:
 def _describe_unreadable(path: Path) -> str:
     """Best explanation of why OpenCV cannot open ``path`` (PyAV probes for an audio-only file)."""
     try:
-        import av  # noqa: PLC0415  (only on this error path)
+        import av
 
         with av.open(str(path)) as c:
             if not c.streams.video:
                 kinds = sorted({s.type for s in c.streams}) or ["none"]
                 return f"it has no video stream (streams found: {', '.join(kinds)}; audio-only file?)"
-    except Exception as e:  # noqa: BLE001 - any failure here means "not a readable container"
+    except Exception as e:
         return f"it is not a readable media container ({type(e).__name__}: {str(e)[:120]})"
     return "OpenCV cannot decode its video stream (corrupt, truncated or unsupported codec)"
 
@@ -64,7 +64,7 @@ def open_capture(path: str | Path):
     the *displayed* (rotation-corrected) frames whose pixel coordinates the results use. The lift
     decoder and the render reader both open videos here. Raises :class:`InputError` when the file
     is missing or unreadable."""
-    import cv2  # noqa: PLC0415
+    import cv2
 
     path = Path(path)
 
@@ -85,7 +85,7 @@ def open_capture(path: str | Path):
 
 def probe_video(path: str | Path, fps_override: float | None = None) -> VideoInfo:
     """Open ``path``, read its header and first frame; raise :class:`InputError` if unusable."""
-    import cv2  # noqa: PLC0415
+    import cv2
 
     path = Path(path)
     cap = open_capture(path)

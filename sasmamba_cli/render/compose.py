@@ -151,7 +151,7 @@ def render_result_stats(result, video_path, out_path, *, height=None, summary=Tr
         except (OSError, UnicodeDecodeError, ValueError):
             raw = result                         # let as_result report what is wrong with it
     elif hasattr(result, "header") and hasattr(result, "tracks") and not isinstance(result, Result):
-        from ..pipeline.result import result_to_dict  # noqa: PLC0415
+        from ..pipeline.result import result_to_dict
 
         raw = result_to_dict(result)
     if raw is result:

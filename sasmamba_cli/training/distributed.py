@@ -45,7 +45,7 @@ def setup(device_type: str) -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
-    import torch.distributed as td  # noqa: PLC0415
+    import torch.distributed as td
 
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if not td.is_initialized():
@@ -73,7 +73,7 @@ def wrap(model, d: Dist, device):
     """``model`` in DistributedDataParallel when several processes train (else itself)."""
     if not d.active:
         return model
-    from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415
+    from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if getattr(device, "type", "cpu") == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids)
@@ -83,8 +83,8 @@ def agree(flag: bool, d: Dist) -> bool:
     """Rank 0's ``flag`` on every rank (a collective: every rank must call it)."""
     if not d.active:
         return flag
-    import torch  # noqa: PLC0415
-    import torch.distributed as td  # noqa: PLC0415
+    import torch
+    import torch.distributed as td
 
     t = torch.tensor([1 if flag else 0], dtype=torch.int32)
     td.broadcast(t, src=0)
@@ -93,14 +93,14 @@ def agree(flag: bool, d: Dist) -> bool:
 
 def barrier(d: Dist) -> None:
     if d.active:
-        import torch.distributed as td  # noqa: PLC0415
+        import torch.distributed as td
 
         td.barrier()
 
 
 def teardown(d: Dist) -> None:
     if d.active:
-        import torch.distributed as td  # noqa: PLC0415
+        import torch.distributed as td
 
         if td.is_initialized():
             td.destroy_process_group()

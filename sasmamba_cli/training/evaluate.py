@@ -18,12 +18,12 @@ from ..errors import InputError
 from ..mocap.dataset import MocapDataset
 from ..pipeline.smooth import NO_SMOOTHING, SmoothSpec, apply_smoothing
 from ..pipeline.swaps import repair_keypoints
-
-SWAP_OBSERVED_CONF = 0.5     # sasmamba lift's default --kp-threshold: weaker joints are missing there
-from ..skeleton import coco_to_h36m, flip_h36m, lifter_input
+from ..skeleton import coco_to_h36m
 from .metrics import clip_metrics
 from .observe import observe
 from .virtual import VirtualConfig
+
+SWAP_OBSERVED_CONF = 0.5     # sasmamba lift's default --kp-threshold: weaker joints are missing there
 
 
 def model_device(model):
@@ -52,7 +52,7 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
     """
     if not smooth:
         raise ValueError("evaluate: expected at least one smoothing spec (NO_SMOOTHING for none), found none")
-    from ..pipeline.lifting import LiftOptions, LoadedLifter, infer_sequences  # noqa: PLC0415
+    from ..pipeline.lifting import LiftOptions, LoadedLifter, infer_sequences
 
     with_flip = True in flip_modes
     dev = model_device(model)

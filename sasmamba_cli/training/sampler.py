@@ -105,8 +105,8 @@ def make_pool(sampler: WindowSampler, workers: int):
     Fork shares the dataset copy-on-write; make the pool before CUDA is initialised here."""
     if workers <= 0:
         return None
-    import multiprocessing as mp  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
     if "fork" not in mp.get_all_start_methods():
         raise ValueError(f"workers={workers} needs the 'fork' start method, which this platform lacks "
@@ -143,7 +143,7 @@ class BatchStream:
             b = self.sampler.batch(self.size, self.rng)
             self.state = self.rng.bit_generator.state
             return b
-        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+        from concurrent.futures.process import BrokenProcessPool
 
         while len(self._pending) < 2 * self.workers:
             seed = int(self.rng.integers(2 ** 63))

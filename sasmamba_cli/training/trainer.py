@@ -73,8 +73,8 @@ RESUMABLE = {"max_minutes", "epochs", "threads", "checkpoint_every", "out_dir", 
 
 
 def build_model(cfg: TrainConfig):
-    from sasmamba_models import SasMambaLifter, preset  # noqa: PLC0415
-    from sasmamba_models.baselines import MeanPoseConfig, MeanPoseLifter, TCNConfig, TemporalConvLifter  # noqa: PLC0415
+    from sasmamba_models import SasMambaLifter, preset
+    from sasmamba_models.baselines import MeanPoseConfig, MeanPoseLifter, TCNConfig, TemporalConvLifter
 
     if cfg.arch == "sasmamba":
         return SasMambaLifter(preset(cfg.preset, max_frames=cfg.window, in_chans=cfg.in_chans, **cfg.model))
@@ -87,7 +87,7 @@ def build_model(cfg: TrainConfig):
 
 def virtual_config(overrides: dict):
     """The virtual capture settings with a run's ``virtual`` overrides (lists become tuples)."""
-    from .virtual import VirtualConfig  # noqa: PLC0415
+    from .virtual import VirtualConfig
 
     known = {f.name for f in dataclasses.fields(VirtualConfig)}
     bad = sorted(set(overrides) - known)
@@ -98,9 +98,9 @@ def virtual_config(overrides: dict):
 
 def warm_start(model, weights: str) -> dict:
     """Copy a checkpoint's weights into ``model`` (same architecture and shapes); its metadata."""
-    from sasmamba_models.checkpoint import load_checkpoint  # noqa: PLC0415
+    from sasmamba_models.checkpoint import load_checkpoint
 
-    from ..weights import resolve_weights  # noqa: PLC0415
+    from ..weights import resolve_weights
 
     src, meta = load_checkpoint(resolve_weights(weights), map_location="cpu")
     mine, theirs = model.state_dict(), src.state_dict()
@@ -114,7 +114,7 @@ def warm_start(model, weights: str) -> dict:
 def resolve_device(name: str):
     """``auto`` -> CUDA when torch sees one, else CPU; a named CUDA device that is absent is an error.
     A CUDA device also gets TF32 turned off (:func:`pipeline.lifting.plain_fp32_on_cuda`)."""
-    import torch  # noqa: PLC0415
+    import torch
 
     if name in ("", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -127,7 +127,7 @@ def resolve_device(name: str):
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise InputError(f"device {name!r} requested but torch sees {torch.cuda.device_count()} CUDA "
                          f"device(s) (cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
-    from ..pipeline.lifting import plain_fp32_on_cuda  # noqa: PLC0415
+    from ..pipeline.lifting import plain_fp32_on_cuda
 
     plain_fp32_on_cuda(dev)                  # training and evaluation in plain fp32, as on the CPU
     return dev
@@ -135,7 +135,7 @@ def resolve_device(name: str):
 
 def load_data(paths) -> "MocapDataset":  # noqa: F821
     """Load and merge dataset .npz files, with a clear error for missing ones."""
-    from ..mocap.dataset import load_dataset, merge_datasets  # noqa: PLC0415
+    from ..mocap.dataset import load_dataset, merge_datasets
 
     if not paths:
         raise InputError("no dataset given; build one with `sasmamba data build ... --out X.npz`")
@@ -154,7 +154,7 @@ def _atomic_json(path: Path, obj) -> None:
 
 
 def _save_state(run: Path, model, opt, meta: dict, device=None) -> None:
-    from safetensors.torch import save_file  # noqa: PLC0415
+    from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for i, st in opt.state_dict()["state"].items():
@@ -171,8 +171,8 @@ def _save_state(run: Path, model, opt, meta: dict, device=None) -> None:
 
 
 def _load_state(run: Path, model, opt, device=None) -> dict:
-    import torch  # noqa: PLC0415
-    from safetensors.torch import load_file  # noqa: PLC0415
+    import torch
+    from safetensors.torch import load_file
 
     meta = json.loads((run / "state.json").read_text())
     tensors = load_file(str(run / "state.safetensors"))
@@ -196,17 +196,17 @@ def _load_state(run: Path, model, opt, device=None) -> dict:
 
 def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
     """Train (or resume) a run; returns the run folder. Stops at ``epochs`` or ``max_minutes``."""
-    import torch  # noqa: PLC0415
-    from rich.console import Console  # noqa: PLC0415
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+    import torch
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from sasmamba_models.checkpoint import save_checkpoint  # noqa: PLC0415
+    from sasmamba_models.checkpoint import save_checkpoint
 
-    from ..mocap.dataset import split_indices  # noqa: PLC0415
-    from .evaluate import evaluate  # noqa: PLC0415
-    from .losses import lifter_loss  # noqa: PLC0415
-    from .sampler import BatchStream, WindowSampler, make_pool  # noqa: PLC0415
-    from . import distributed as ddp  # noqa: PLC0415
+    from ..mocap.dataset import split_indices
+    from .evaluate import evaluate
+    from .losses import lifter_loss
+    from .sampler import BatchStream, WindowSampler, make_pool
+    from . import distributed as ddp
 
     dist = ddp.setup("cuda" if cfg.device.startswith("cuda") else "cpu")
     console = console or Console(stderr=True, quiet=not dist.main)
@@ -291,7 +291,7 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
         if device.type == "cuda":
             base_meta["device"] = torch.cuda.get_device_name(device)
         if cfg.arch == "sasmamba":           # (the ablation preset is arch sasmamba too)
-            from sasmamba_models.scan import resolve_backend  # noqa: PLC0415
+            from sasmamba_models.scan import resolve_backend
             base_meta["scan_backend"] = resolve_backend("auto", device)
             console.print(f"scan backend: {base_meta['scan_backend']} on {device}")
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
