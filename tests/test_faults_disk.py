@@ -31,16 +31,16 @@ def test_disk_full_leaves_nothing_of_the_clip(tmp_path, monkeypatch, pipeline):
 
     a, b = _keypoint_file(tmp_path / "a.json"), _keypoint_file(tmp_path / "b.json", dx=20)
     out = tmp_path / "out"
-    real = batch.write_json
+    real = batch.write_json_streamed
     calls = []
 
-    def full(r, path, d=None):
+    def full(r, path, header=None):
         calls.append(path)
         if path.name == "a.json":
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real(r, path, d)
+        return real(r, path, header)
 
-    monkeypatch.setattr(batch, "write_json", full)
+    monkeypatch.setattr(batch, "write_json_streamed", full)
     rows = batch.run_batch(pipeline, [a, b], out, keypoints_mode=True)
     assert [r.status for r in rows] == ["failed", "ok"]
     assert rows[0].exit_code == OutputError.exit_code == 4
@@ -48,6 +48,6 @@ def test_disk_full_leaves_nothing_of_the_clip(tmp_path, monkeypatch, pipeline):
     left = sorted(p.name for p in out.iterdir())
     assert not any(n.startswith("a.") or n.startswith(".a.") for n in left), left   # no npz/csv of a
     assert {"b.json", "b.npz", "b.csv"} <= set(left)
-    monkeypatch.setattr(batch, "write_json", real)
+    monkeypatch.setattr(batch, "write_json_streamed", real)
     rows = batch.run_batch(pipeline, [a, b], out, keypoints_mode=True)                 # rerun: resume
     assert [r.status for r in rows] == ["ok", "skipped"]

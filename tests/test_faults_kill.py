@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent("""
     elif where == "json":        # killed after the npz and csv, before the JSON that marks the clip done
         def killer(*a, **k):
             os.kill(os.getpid(), signal.SIGKILL)
-        batch.write_json = killer
+        batch.write_json_streamed = killer
     from sasmamba_cli.pipeline.run import LiftPipeline, LiftSettings
     p = LiftPipeline(LiftSettings(weights="sasmamba_xs", formats=("json", "npz", "csv"), device="cpu"))
     rows = batch.run_batch(p, [Path(sys.argv[1])], Path(sys.argv[2]), keypoints_mode=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import OutputError, InputError, SasmambaError
 from .edges import edge_summary_line
 from .outputs import WRITERS, render_names, write_render
-from .result import atomic_write_bytes, result_to_dict, write_json
+from .result import atomic_write_bytes, result_to_dict, write_json_streamed
 from .run import LiftPipeline, fk_summary_line, source_fingerprint
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
@@ -143,7 +143,10 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
     """Every requested format, then the JSON (it marks the clip done), then with ``--render`` the MP4
     and summary PNG beside ``video`` (None: blank canvas). The JSON lists the render files, so a
     failed render leaves the JSON in place and the clip is redone on resume."""
-    d = result_to_dict(result)
+    # the dict form is built only for the writers that take it (BVH, render); the JSON is streamed
+    # in frame chunks, so memory does not grow with the clip's length
+    needs_dict = "bvh" in pipeline.settings.formats or pipeline.settings.render
+    d = result_to_dict(result) if needs_dict else None
     json_path = out_dir / f"{stem}.json"
     rendered = render_names(stem) if pipeline.settings.render else []
     # files of an earlier run must not vouch for this one: an old JSON would mark the clip done
@@ -159,7 +162,7 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
                 written.extend(WRITERS[fmt](result, d, out_dir, stem))
         result.header["run"]["outputs"] = [json_path.name] + [p.name for p in written
                                                               if Path(p).parent.resolve() == out_dir.resolve()] + rendered
-        write_json(result, json_path, {**d, "run": result.header["run"]})
+        write_json_streamed(result, json_path)
     except OSError as e:
         # no set of outputs from a failed clip: remove what this clip wrote (the JSON last, so a
         # crash in between still leaves the clip not done)
@@ -167,7 +170,7 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
             Path(p).unlink(missing_ok=True)
         raise output_error(e, out_dir, stem) from e
     if pipeline.settings.render:
-        written.extend(write_render(d, video, out_dir, stem))
+        written.extend(write_render({**d, "run": result.header["run"]}, video, out_dir, stem))
     return [json_path] + written
 
 

@@ -8,10 +8,12 @@ always with confidence 0. Every write is atomic (temporary file in the same fold
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,6 +187,93 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+JSON_CHUNK_FRAMES = 2000     # frames per piece when the JSON is streamed (memory flat in the length)
+
+
+def _dumps(v) -> str:
+    return json.dumps(v, separators=(",", ":"), allow_nan=False)
+
+
+def _list_pieces(n: int, piece, chunk: int) -> Iterator[str]:
+    """``json.dumps`` of a length-``n`` list, built from ``piece(a, b)`` (the list of items a..b)
+    in chunks of ``chunk`` items: the same text, without the whole list in memory."""
+    yield "["
+    for a in range(0, n, chunk):
+        if a:
+            yield ","
+        yield _dumps(piece(a, min(a + chunk, n)))[1:-1]
+    yield "]"
+
+
+def track_json_pieces(t: TrackResult, chunk: int | None = None) -> Iterator[str]:
+    """The JSON text of :func:`track_to_dict` ``(t)`` (same keys, order and bytes), in pieces of at
+    most ``chunk`` frames."""
+    n = len(t.frames)
+    chunk = chunk or JSON_CHUNK_FRAMES
+    fields = [
+        ("track_id", None, int(t.track_id)),
+        ("frames", lambda a, b: [int(f) for f in t.frames[a:b]], None),
+        ("keypoints_2d", lambda a, b: _nested(t.keypoints_2d_px[a:b], 2, 4), None),
+        ("keypoints_2d_coco", lambda a, b: _nested(t.keypoints_2d_coco_px[a:b], 2, 4), None),
+        ("boxes_2d", lambda a, b: _nested(t.boxes_px[a:b], 1), None),
+        ("joints_3d", lambda a, b: _nested(t.joints_3d_m[a:b], 5), None),
+        ("root_3d", lambda a, b: _nested(t.root_3d_m[a:b], 5), None),
+        ("confidence", lambda a, b: _nested(t.confidence[a:b], 4), None),
+        ("interpolated", lambda a, b: [bool(v) for v in t.interpolated[a:b]], None),
+        ("scale", None, float(t.scale)),
+    ]
+    for key, mask in (("keypoints_interpolated", t.keypoints_interpolated),
+                      ("keypoints_coco_interpolated", t.keypoints_coco_interpolated)):
+        if mask is not None:
+            fields.append((key, lambda a, b, m=mask: np.asarray(m[a:b], bool).tolist(), None))
+    yield "{"
+    for i, (key, piece, value) in enumerate(fields):
+        yield ("," if i else "") + _dumps(key) + ":"
+        if piece is None:
+            yield _dumps(value)
+        else:
+            yield from _list_pieces(n, piece, chunk)
+    yield "}"
+
+
+def result_json_pieces(r: ClipResult, header: dict | None = None, chunk: int | None = None) -> Iterator[str]:
+    """The JSON text of ``{**(header or r.header), "tracks": [...]}`` in pieces; byte-identical to
+    ``json.dumps(result_to_dict(r), separators=(",", ":"))`` when ``header`` is ``r.header``."""
+    head = _dumps({**(r.header if header is None else header), "tracks": []})
+    tail = '"tracks":[]}'
+    if not head.endswith(tail):
+        raise ValueError("result header must not hold a 'tracks' key")
+    yield head[:-2]
+    for i, t in enumerate(r.tracks):
+        if i:
+            yield ","
+        yield from track_json_pieces(t, chunk)
+    yield "]}"
+
+
+def atomic_write_pieces(path: Path, pieces: Iterable[str]) -> None:
+    """Like :func:`atomic_write_bytes`, for text produced piece by piece (UTF-8)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            for piece in pieces:
+                f.write(piece)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_streamed(r: ClipResult, path: Path, header: dict | None = None) -> Path:
+    """The result as compact JSON, written in pieces of frames: the same bytes as
+    :func:`write_json`, with memory that does not grow with the clip's length."""
+    atomic_write_pieces(path, itertools.chain(result_json_pieces(r, header), ["\n"]))
+    return path
 
 
 def write_json(r: ClipResult, path: Path, as_dict: dict | None = None) -> Path:
