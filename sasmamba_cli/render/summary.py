@@ -12,6 +12,19 @@ from ..export.rig import bone_lengths_cm
 from ..export.track_rig import world_frame_of
 from ..skeleton import H36M
 
+
+def drawable(text: str) -> str:
+    """``text`` with the characters matplotlib's default font has no glyph for replaced by '?'
+    (a non-Latin file name would otherwise draw as boxes and print 'Glyph ... missing' warnings)."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        font = FT2Font(font_manager.findfont(font_manager.FontProperties()))
+    except (OSError, RuntimeError, ValueError):
+        return "".join(c if c.isascii() else "?" for c in text)
+    return "".join(c if c.isascii() or font.get_char_index(ord(c)) else "?" for c in text)
+
 MAX_TRACKS = 6
 
 
@@ -55,7 +68,7 @@ def write_summary(res: Result, path: str | Path) -> Path:
         fig.colorbar(sc, ax=row[2], fraction=0.04, label="s")
     if not tracks:
         axes[0, 0].set_title("no tracks in this result")
-    fig.suptitle(f"{Path(res.source.path).name}: {len(res.tracks)} track(s), {res.source.frame_count} "
+    fig.suptitle(f"{drawable(Path(res.source.path).name)}: {len(res.tracks)} track(s), {res.source.frame_count} "
                  f"frames @ {fps:.3f} fps", fontsize=11)
     fig.tight_layout()
     path = Path(path)
