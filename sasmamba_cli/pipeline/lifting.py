@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SasmambaError
+from ..errors import InputError
 from ..weights import require_default_weights, resolve_weights
 from ..skeleton import flip_h36m, lifter_input
 from .roll import rotate_camera_z, rotate_keypoints, torso_roll
@@ -58,27 +58,27 @@ def load_lifter(weights: str | Path | None, device: str = "cpu") -> LoadedLifter
         path = resolve_weights(weights)                   # a path, or a bundled name (sasmamba_cmu)
         wpath, mpath = paths_for(path)
         if wpath.is_file() and not mpath.is_file():
-            raise SasmambaError(f"lifter weights {wpath} have no metadata card: expected {mpath} beside them "
+            raise InputError(f"lifter weights {wpath} have no metadata card: expected {mpath} beside them "
                                 "(the JSON that `sasmamba train` writes with the weights: format "
                                 "'sasmamba-weights', arch, config, window, fps, input/output conventions, "
                                 "weights_sha256); copy it along with the .safetensors file")
         if mpath.is_file() and not wpath.is_file():
-            raise SasmambaError(f"lifter card {mpath} has no weights: expected {wpath} beside it; copy the "
+            raise InputError(f"lifter card {mpath} has no weights: expected {wpath} beside it; copy the "
                                 ".safetensors file that `sasmamba train` wrote with it")
         if not mpath.is_file() or not wpath.is_file():
-            raise SasmambaError(f"lifter checkpoint not found: expected {wpath} and {mpath}; "
+            raise InputError(f"lifter checkpoint not found: expected {wpath} and {mpath}; "
                                 "pass --weights to a checkpoint written by sasmamba (safetensors + JSON) "
                                 "or a bundled name (sasmamba info lists them)")
     try:
         model, meta = load_checkpoint(path, map_location=device)
     except CheckpointError as e:
-        raise SasmambaError(f"cannot load lifter weights: {e}") from e
+        raise InputError(f"cannot load lifter weights: {e}") from e
     cfg = meta.get("config", {})
     in_chans = int(cfg.get("in_chans", 2))
     window = int(meta.get("window") or cfg.get("max_frames") or 0)
     max_frames = int(cfg.get("max_frames") or window)
     if window < 1 or window > max_frames:
-        raise SasmambaError(f"checkpoint {mpath}: window {window} must be 1..config.max_frames ({max_frames})")
+        raise InputError(f"checkpoint {mpath}: window {window} must be 1..config.max_frames ({max_frames})")
     model.to(device)
     plain_fp32_on_cuda(device)
     fps = meta.get("fps")
