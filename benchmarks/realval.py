@@ -231,7 +231,7 @@ def mediapipe_world(video: Path, track: dict, out_npz: Path) -> Path:
     world landmarks (metres, hip-centred, x right, y down, z away from the camera) as H36M-17 mm."""
     import cv2
 
-    from sasmamba_cli.pipeline.blazepose import cut, square_crop
+    from sasmamba_cli.pipeline.crops import cut, square_crop
     import mediapipe as mp
 
     pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, enable_segmentation=False)
@@ -241,8 +241,7 @@ def mediapipe_world(video: Path, track: dict, out_npz: Path) -> Path:
     f = 0
     # one fixed crop size and place (her box over the clip) keeps video mode's tracking consistent
     allb = np.array(list(boxes.values()))
-    x0, y0, side, _ = square_crop(np.array([allb[:, 0].min(), allb[:, 1].min(), allb[:, 2].max(), allb[:, 3].max()]),
-                                  0, 0, margin=1.1)
+    x0, y0, side = square_crop(np.array([allb[:, 0].min(), allb[:, 1].min(), allb[:, 2].max(), allb[:, 3].max()]), 1.1)
     while True:
         ok, frame = cap.read()
         if not ok:

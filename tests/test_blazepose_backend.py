@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from sasmamba_cli.errors import SasmambaError
-from sasmamba_cli.pipeline.blazepose import COCO_FROM_BLAZEPOSE, cut, load_blazepose, square_crop
+from sasmamba_cli.pipeline.blazepose import COCO_FROM_BLAZEPOSE, load_blazepose
+from sasmamba_cli.pipeline.crops import cut, square_crop
 from sasmamba_cli.skeleton import COCO
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +22,7 @@ def test_landmark_table_names_match_coco():
 
 
 def test_square_crop_and_padding():
-    x0, y0, side, _ = square_crop(np.array([10, 20, 50, 100]), 640, 480, margin=1.25)
+    x0, y0, side = square_crop(np.array([10, 20, 50, 100]), margin=1.25)
     assert side == 100 and (x0, y0) == (-20, 10)
     frame = np.arange(480 * 640 * 3, dtype=np.uint8).reshape(480, 640, 3)
     c = cut(frame, x0, y0, side)

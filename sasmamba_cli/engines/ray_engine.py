@@ -27,8 +27,6 @@ joins a running cluster (``ray start --head`` ...; docs/cluster.md).
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -205,12 +203,3 @@ def run_ray(settings, inputs: list[Path], out_dir: Path, *, keypoints_mode: bool
             ray.shutdown()
     return [rows[p] for p in inputs]
 
-
-def wait_for(pred: Callable[[], bool], timeout: float = 30.0) -> bool:
-    """Poll ``pred`` until true or ``timeout`` seconds pass (helper for tests and tools)."""
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False

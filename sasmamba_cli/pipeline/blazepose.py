@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SasmambaError
+from .crops import cut, square_crop
 from .detect import FrameDetections, PoseDetector, mask_keypoints
 
 #: COCO-17 slot -> BlazePose landmark index (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)
@@ -48,25 +49,6 @@ def load_blazepose(model_complexity: int = 1):
     except Exception as e:
         raise SasmambaError(f"cannot start BlazePose (model_complexity {model_complexity}): {e}. The full "
                             f"model ships in the mediapipe 0.10.18 wheel; reinstall with: {INSTALL}") from e
-
-
-def square_crop(box: np.ndarray, width: int, height: int, margin: float = MARGIN) -> tuple[int, int, int, int]:
-    """``x1, y1, x2, y2`` px box -> a square crop ``(x0, y0, side, side)`` around its centre,
-    ``margin`` x its longer side (may reach past the image: the caller pads)."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    side = int(np.ceil(max(x2 - x1, y2 - y1) * margin))
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    return int(round(cx - side / 2)), int(round(cy - side / 2)), side, side
-
-
-def cut(frame: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
-    """The ``side`` x ``side`` crop at ``(x0, y0)``, zero-padded where it leaves the frame."""
-    h, w = frame.shape[:2]
-    out = np.zeros((side, side, 3), frame.dtype)
-    ax, ay, bx, by = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
-    if bx > ax and by > ay:
-        out[ay - y0:by - y0, ax - x0:bx - x0] = frame[ay:by, ax:bx]
-    return out
 
 
 class BlazePoseDetector:
@@ -102,7 +84,7 @@ class BlazePoseDetector:
             if max(box[2] - box[0], box[3] - box[1]) < MIN_BOX_PX:
                 self.kept += 1
                 continue
-            x0, y0, side, _ = square_crop(box, w, h)
+            x0, y0, side = square_crop(box, MARGIN)
             pts = self.landmarks(cut(frame, x0, y0, side))
             if pts is None:
                 self.kept += 1

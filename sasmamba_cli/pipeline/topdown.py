@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .blazepose import cut, square_crop
+from .crops import cut, square_crop
 from .detect import FrameDetections, PoseDetector, mask_keypoints
 
 MARGIN = 1.2
@@ -44,11 +44,10 @@ class CropRefiner:
         jobs = []                                             # (frame i, box j, x0, y0, side)
         crops = []
         for i, (frame, d) in enumerate(zip(frames, dets)):
-            h, w = frame.shape[:2]
             for j, box in enumerate(d.boxes_px):
                 if max(box[2] - box[0], box[3] - box[1]) < MIN_BOX_PX:
                     continue
-                x0, y0, side, _ = square_crop(box, w, h, MARGIN)
+                x0, y0, side = square_crop(box, MARGIN)
                 jobs.append((i, j, x0, y0, side))
                 crops.append(cut(frame, x0, y0, side))
         if not crops:
