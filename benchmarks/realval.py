@@ -41,14 +41,11 @@ ROLLS = (-45, -30, -15, 0, 15, 30, 45)
 
 # --- 2D files ----------------------------------------------------------------------------------
 def _rot(kp: np.ndarray, deg: float, w: float, h: float) -> np.ndarray:
-    """(..., >=2) px rotated by ``deg`` (clockwise on screen) about the image centre."""
-    a = np.deg2rad(deg)
-    c, s = np.cos(a), np.sin(a)
-    out = np.array(kp, dtype=np.float64, copy=True)
-    xy = out[..., :2] - [w / 2, h / 2]
-    out[..., 0] = c * xy[..., 0] - s * xy[..., 1] + w / 2
-    out[..., 1] = s * xy[..., 0] + c * xy[..., 1] + h / 2
-    return out
+    """(..., >=2) px turned by ``deg`` (clockwise on screen) about the image centre: the pipeline's
+    own camera-roll turn (:func:`sasmamba_cli.pipeline.roll.rotate_keypoints`)."""
+    from sasmamba_cli.pipeline.roll import rotate_keypoints
+
+    return rotate_keypoints(kp, np.deg2rad(deg), w, h)
 
 
 def _none_to_nan(a) -> np.ndarray:
@@ -91,17 +88,14 @@ def unroll_result(d: dict, roll_deg: float) -> dict:
     axis (the inverse of filming with the camera turned by ``roll_deg``)."""
     if not roll_deg:
         return d
+    from sasmamba_cli.pipeline.roll import rotate_camera_z
+
     w, h = d["source"]["width"], d["source"]["height"]
-    a = np.deg2rad(-roll_deg)
-    c, s = np.cos(a), np.sin(a)
     for t in d["tracks"]:
         for key in ("keypoints_2d_coco", "keypoints_2d"):
             t[key] = _nan_to_none(_rot(_none_to_nan(t[key]), -roll_deg, w, h))
         for key in ("joints_3d", "root_3d"):
-            x = np.array(t[key], dtype=np.float64)
-            x0, x1 = x[..., 0].copy(), x[..., 1].copy()
-            x[..., 0], x[..., 1] = c * x0 - s * x1, s * x0 + c * x1
-            t[key] = x.round(6).tolist()
+            t[key] = rotate_camera_z(np.array(t[key], dtype=np.float64), np.deg2rad(-roll_deg)).round(6).tolist()
     return d
 
 
@@ -172,51 +166,46 @@ COCO_NAMES = ("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoul
               "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle")
 
 
-def error_2d(realval: Path, cam: str, result: dict) -> dict:
-    """2D error of the track nearest the reference (her), per scored COCO joint: median px over
-    frames where both are valid, and as a fraction of her median torso size (mid-shoulder to
-    mid-hip, reference 2D); plus how often the joint was missing (below the keypoint threshold)."""
-    z = np.load(realval / "reference.npz")
-    ref = z[f"keypoints2d_{cam}"].astype(np.float64)                   # (F, 17, 2)
-    valid = z["valid"]
+def _distances(t: dict, z, cam: str):
+    """(track rows, reference rows, (n, 17) px distances) over the frames both have, or None."""
+    ref = z[f"keypoints2d_{cam}"].astype(np.float64)
     fidx = {int(f): i for i, f in enumerate(z["frame_index"])}
-    torso = np.nanmedian(np.linalg.norm(ref[:, 5:7].mean(1) - ref[:, 11:13].mean(1), axis=-1))
+    rows = [(i, fidx[f]) for i, f in enumerate(t["frames"]) if f in fidx]
+    if not rows:
+        return None
+    a, b = map(list, zip(*rows))
+    return a, b, np.linalg.norm(_none_to_nan(t["keypoints_2d_coco"])[a, :, :2] - ref[b], axis=-1)
+
+
+def her_track(realval: Path, cam: str, result: dict) -> dict | None:
+    """The track of ``result`` nearest her reference 2D (score.py's own rule: median px)."""
+    z = np.load(realval / "reference.npz")
     best = None
     for t in result["tracks"]:
-        kp = _none_to_nan(t["keypoints_2d_coco"])
-        rows = [(i, fidx[f]) for i, f in enumerate(t["frames"]) if f in fidx]
-        if not rows:
-            continue
-        a, b = map(list, zip(*rows))
-        d = np.linalg.norm(kp[a, :, :2] - ref[b], axis=-1)
-        d = np.where(valid[b], d, np.nan)
-        med = np.nanmedian(d)
-        if best is None or med < best[0]:
-            best = (med, d, kp[a, :, 2])
-    if best is None:
+        got = _distances(t, z, cam)
+        if got is not None and (best is None or np.nanmedian(got[2]) < best[0]):
+            best = (np.nanmedian(got[2]), t)
+    return None if best is None else best[1]
+
+
+def error_2d(realval: Path, cam: str, result: dict) -> dict:
+    """2D error of her track (:func:`her_track`), per scored COCO joint: median px over frames
+    where both are valid, and as a fraction of her median torso size (mid-shoulder to mid-hip,
+    reference 2D); plus how often the joint was missing (below the keypoint threshold)."""
+    z = np.load(realval / "reference.npz")
+    ref = z[f"keypoints2d_{cam}"].astype(np.float64)                   # (F, 17, 2)
+    torso = np.nanmedian(np.linalg.norm(ref[:, 5:7].mean(1) - ref[:, 11:13].mean(1), axis=-1))
+    t = her_track(realval, cam, result)
+    if t is None:
         return {"error": "no track overlaps the reference"}
-    _, d, conf = best
+    a, b, d = _distances(t, z, cam)
+    d = np.where(z["valid"][b], d, np.nan)
+    conf = _none_to_nan(t["keypoints_2d_coco"])[a, :, 2]
     joints = [int(j) for j in z["scored_joints_coco"]]
     per = {COCO_NAMES[j]: {"px": float(np.nanmedian(d[:, j])), "torso": float(np.nanmedian(d[:, j]) / torso),
                            "missing": float(np.mean(~(conf[:, j] > 0)))} for j in joints}
     return {"torso_px": float(torso), "median_px": float(np.nanmedian(d[:, joints])),
             "median_torso": float(np.nanmedian(d[:, joints]) / torso), "per_joint": per}
-
-
-def her_track(realval: Path, cam: str, result: dict) -> dict:
-    """The track of ``result`` nearest her reference 2D (score.py's own rule, median px)."""
-    z = np.load(realval / "reference.npz")
-    ref = z[f"keypoints2d_{cam}"].astype(np.float64)
-    fidx = {int(f): i for i, f in enumerate(z["frame_index"])}
-    best = None
-    for t in result["tracks"]:
-        kp = _none_to_nan(t["keypoints_2d_coco"])
-        rows = [(i, fidx[f]) for i, f in enumerate(t["frames"]) if f in fidx]
-        a, b = map(list, zip(*rows))
-        med = np.nanmedian(np.linalg.norm(kp[a, :, :2] - ref[b], axis=-1))
-        if best is None or med < best[0]:
-            best = (med, t)
-    return best[1]
 
 
 # H36M-17 slot -> BlazePose landmark (limb joints; pelvis = mid-hip, thorax = mid-shoulder; the head
