@@ -15,6 +15,8 @@ Sections (all by default):
   before scoring (a pinhole camera turned about its axis: PA-MPJPE of an ideal lifter does not
   change, and MPJPE-TS checks the orientation after turning back).
 - ``conf``: the same 2D with its confidences remapped (raw, square root, squared, all 1).
+- ``options2d``: the 2D options before lifting: detector flip TTA (``--det-flip``) at each
+  ``--imgsz``, each with the 2D temporal filters of ``--smooth-2d`` (re-lifted), first weight.
 
 Scores come from realval's own ``score.py`` (median and mean PA-MPJPE and MPJPE-TS over frames,
 12 limb joints, the woman's track found by 2D distance). Skips (exit 0) without the folder.
@@ -114,7 +116,8 @@ class Lifter:
             self._pipes[key] = LiftPipeline(LiftSettings(weights=weights, device="cpu"))
         p = self._pipes[key]
         p.settings = replace(LiftSettings(weights=weights, device="cpu"), **settings)
-        key = (p.settings.imgsz, p.settings.kp_threshold, p.settings.detector, p.settings.det_conf)
+        key = (p.settings.imgsz, p.settings.kp_threshold, p.settings.detector, p.settings.det_conf,
+               p.settings.det_flip, p.settings.refine_crops)
         if getattr(p, "_bench_det_key", key) != key:
             p._detector = None                     # the detector is built from the settings on first use
         p._bench_det_key = key
@@ -208,6 +211,35 @@ def error_2d(realval: Path, cam: str, result: dict) -> dict:
             "median_torso": float(np.nanmedian(d[:, joints]) / torso), "per_joint": per}
 
 
+SCORE_BINS = (0.05, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
+GROSS_TORSO = 0.25       # a keypoint further than a quarter torso from the reference is a gross error
+
+
+def error_by_score(realval: Path, cam: str, result: dict) -> list[dict]:
+    """2D error of her track's scored joints against the detector's own score, per score bin
+    (:data:`SCORE_BINS`): count, median px, median as a fraction of torso size, and the share of
+    gross errors (> :data:`GROSS_TORSO` torso). ``result`` should be detected with a low keypoint
+    threshold so low scores are kept."""
+    z = np.load(realval / "reference.npz")
+    ref = z[f"keypoints2d_{cam}"].astype(np.float64)
+    torso = np.nanmedian(np.linalg.norm(ref[:, 5:7].mean(1) - ref[:, 11:13].mean(1), axis=-1))
+    t = her_track(realval, cam, result)
+    a, b, d = _distances(t, z, cam)
+    joints = [int(j) for j in z["scored_joints_coco"]]
+    ok = z["valid"][b][:, joints] & np.isfinite(d[:, joints])
+    conf = _none_to_nan(t["keypoints_2d_coco"])[a][:, joints, 2][ok]
+    dist = d[:, joints][ok]
+    out = []
+    for lo, hi in zip(SCORE_BINS[:-1], SCORE_BINS[1:]):
+        m = (conf >= lo) & (conf < hi)
+        n = int(m.sum())
+        out.append({"score": [lo, min(hi, 1.0)], "n": n,
+                    "median_px": float(np.median(dist[m])) if n else None,
+                    "median_torso": float(np.median(dist[m]) / torso) if n else None,
+                    "gross": float(np.mean(dist[m] > GROSS_TORSO * torso)) if n else None})
+    return out
+
+
 # H36M-17 slot -> BlazePose landmark (limb joints; pelvis = mid-hip, thorax = mid-shoulder; the head
 # joints are not scored)
 _H36M_FROM_BP = {1: 24, 2: 26, 3: 28, 4: 23, 5: 25, 6: 27, 11: 11, 12: 13, 13: 15, 14: 12, 15: 14, 16: 16,
@@ -283,7 +315,10 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "work_data" / "realval")
     ap.add_argument("--weights", nargs="+", default=["sasmamba_s81", "sasmamba_xs", "sasmamba_cmu"],
                     help="lifters to compare (default: every bundled one; the first is the default)")
-    ap.add_argument("--sections", nargs="+", default=["detector", "main", "roll", "conf"])
+    ap.add_argument("--sections", nargs="+", default=["detector", "main", "roll", "conf", "options2d",
+                                                      "threshold"])
+    ap.add_argument("--thresholds", nargs="+", type=float, default=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    ap.add_argument("--smooth-2d", nargs="+", default=["none", "butterworth:12", "butterworth:8", "butterworth:4"])
     ap.add_argument("--imgsz", nargs="+", type=int, default=[640, 960, 1280])
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
@@ -383,6 +418,35 @@ def main() -> int:
                         f = transform_keypoint_file(sources[src][c], a.work / f"conf_{src}_{c}_{name}.json", conf=fn)
                         per[c] = score(a.realval, c, L.keypoints(f, w))
                     add("conf", src, w, f"confidences {name}", per)
+
+    if "options2d" in a.sections:
+        w0 = a.weights[0]
+        for imgsz in a.imgsz:
+            for flip in (False, True):
+                tag = f"yolo11n imgsz {imgsz}" + (" flip" if flip else "")
+                files = {c: L.video(a.realval / f"{c}.mp4", a.work / f"yolo{imgsz}{'_flip' if flip else ''}_{c}.json",
+                                    imgsz=imgsz, det_flip=flip) for c in CAMS}
+                for c in CAMS:
+                    e = error_2d(a.realval, c, json.loads(files[c].read_text()))
+                    rows.append({"section": "2d", "2d": tag, "camera": c, **e})
+                    print(f"2D error {tag} {c}: median {e['median_px']:.1f} px = {e['median_torso']:.3f} torso", flush=True)
+                for sm in a.smooth_2d:
+                    add("options2d", tag, w0, f"smooth-2d {sm}",
+                        {c: score(a.realval, c, L.keypoints(files[c], w0, smooth_2d=sm)) for c in CAMS})
+
+    if "threshold" in a.sections:
+        w0 = a.weights[0]
+        files = {c: L.video(a.realval / f"{c}.mp4", a.work / f"yolo_kp005_{c}.json", kp_threshold=0.05) for c in CAMS}
+        for c in CAMS:
+            bins = error_by_score(a.realval, c, json.loads(files[c].read_text()))
+            rows.append({"section": "score_vs_error", "2d": "yolo11n", "camera": c, "bins": bins})
+            for bn in bins:
+                if bn["n"]:
+                    print(f"score {bn['score'][0]:.2f}-{bn['score'][1]:.2f} {c}: n {bn['n']}, median "
+                          f"{bn['median_px']:.1f} px = {bn['median_torso']:.3f} torso, gross {bn['gross']:.0%}", flush=True)
+        for th in a.thresholds:
+            add("threshold", "yolo11n", w0, f"--kp-threshold {th:g}",
+                {c: score(a.realval, c, L.keypoints(files[c], w0, kp_threshold=th)) for c in CAMS})
 
     took = time.time() - t0
     print(f"\n{len(rows)} rows in {took:.0f} s")

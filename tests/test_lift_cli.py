@@ -409,7 +409,8 @@ def test_single_person_clip(single_result):
     thigh = np.median(bones["r_hip-r_knee"])
     assert 0.30 < thigh < 0.55 and np.median(bones["l_shoulder-l_elbow"]) > 0.15
     for name, b in bones.items():
-        assert np.ptp(b) < 1e-3, name                                 # mean-pose model: constant bones
+        # mean-pose model: constant bones, then --refine-2d (on by default) holds them to TOL_BONE_M (1 cm)
+        assert np.ptp(b) < 0.015, name
     root = np.array(main["root_3d"])
     assert np.all((root[:, 2] > 1.0) & (root[:, 2] < 15.0))           # a person a few metres away
     conf = np.array(main["confidence"])

@@ -91,6 +91,15 @@ def lift(
         "oneeuro (causal) or none. NAME:VALUE sets the first parameter (butterworth:3 = 3 Hz cutoff), "
         "NAME:KEY=VALUE,... any (oneeuro:min_cutoff_hz=1,beta=5). Jitter before/after: the result's "
         "'smoothing' block.")] = "butterworth",
+    smooth_2d: Annotated[str, typer.Option(
+        "--smooth-2d", help="Temporal filter of each track's 2D keypoints before lifting (the lifter's input "
+        "only; the 2D written to the result stays the detector's): none, butterworth or savgol, with "
+        "parameters as --smooth (butterworth:8 = 8 Hz cutoff).")] = "none",
+    refine_2d: Annotated[bool, typer.Option(
+        "--refine-2d/--no-refine-2d", help="Adjust each track's lifted 3D so that it reprojects onto its "
+        "confident 2D keypoints (through the --fov camera), held near the lifter's pose and one fixed skeleton "
+        "per track: removes sideways and arm errors the 2D contradicts, cannot fix depth. 2D residual before "
+        "and after: the result's 'refine_2d' block.")] = True,
     fix_swaps: Annotated[bool, typer.Option(
         "--fix-swaps/--no-fix-swaps", help="Repair short left/right label swaps of the detector's 2D "
         "(a knee or wrist labelled as the other side's for a few frames) before lifting; frames changed: "
@@ -106,6 +115,11 @@ def lift(
         "--refine-crops/--no-refine-crops", help="Run the detector a second time on a square crop around "
         "each person (top-down, at --imgsz again) and take the keypoints from there: more pixels per "
         "person, one more detector call per person and frame.")] = False,
+    det_flip: Annotated[bool, typer.Option(
+        "--det-flip/--no-det-flip", help="Detector flip test-time augmentation: detect each frame also "
+        "mirrored left-right, swap the mirrored keypoints' sides back and average them with the first pass "
+        "(confidence-weighted): less 2D noise, about twice the detector time (--no-det-flip for speed; "
+        "measured in docs/results.md). Counts: the result's detector block.")] = True,
     detector: Annotated[str, typer.Option(
         "--detector", metavar="yolo|mediapipe", help="2D backend: yolo (YOLO11n-pose, default) or mediapipe "
         "(YOLO finds and tracks the people, BlazePose full estimates each person's keypoints on a crop "
@@ -158,10 +172,11 @@ def lift(
                                       expand_inputs)
         from ..pipeline.outputs import parse_formats
         from ..pipeline.run import LiftPipeline, LiftSettings
-        from ..pipeline.smooth import parse_smooth
+        from ..pipeline.smooth import parse_smooth, parse_smooth_2d
 
         fmt = parse_formats(formats)
         smooth_spec = str(parse_smooth(smooth))
+        smooth_2d_spec = str(parse_smooth_2d(smooth_2d))
         keypoints_mode = bool(keypoints)
         paths = expand_inputs([str(p) for p in keypoints] if keypoints_mode else list(inputs),
                               KEYPOINT_EXTENSIONS if keypoints_mode else VIDEO_EXTENSIONS)
@@ -175,7 +190,8 @@ def lift(
             select=select.value, start_frame=start_frame, max_frames=max_frames, fps=fps,
             image_size=_image_size(image_size), formats=fmt, fk_consistent=fk_consistent, render=render,
             smooth=smooth_spec, fix_swaps=fix_swaps, edge_min_visible=edge_min_visible,
-            upright=upright, scores=scores, detector=detector, refine_crops=refine_crops)
+            upright=upright, scores=scores, detector=detector, refine_crops=refine_crops,
+            det_flip=det_flip, smooth_2d=smooth_2d_spec, refine_2d=refine_2d)
         if engine not in ("local", "ray"):
             raise InputError(f"unknown --engine {engine!r}; expected local or ray")
         if engine == "ray":

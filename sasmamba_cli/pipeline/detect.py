@@ -169,20 +169,26 @@ class PoseDetector:
                                 f"expected a COCO-17 pose model such as yolo11n-pose.pt")
 
     def __call__(self, frames: list[np.ndarray]) -> list[FrameDetections]:
+        return [mask_keypoints(b, s, kp, self.kp_threshold) for b, s, kp in self.predict_raw(frames)]
+
+    def predict_raw(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per frame: boxes ``(n, 4)`` px, person scores ``(n,)``, keypoints ``(n, 17, 3)`` px +
+        confidence, before the keypoint threshold (the mask is applied by the caller)."""
         if not frames:
             return []
         results = self.model.predict(frames, verbose=False, device=self.device, imgsz=self.imgsz,
                                      conf=self.conf, classes=[0])
-        return [self._convert(r) for r in results]
+        return [self._raw(r) for r in results]
 
-    def _convert(self, r) -> FrameDetections:
+    @staticmethod
+    def _raw(r) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if r.keypoints is None or r.boxes is None or len(r.boxes) == 0:
-            return FrameDetections.empty()
+            return np.zeros((0, 4)), np.zeros((0,)), np.zeros((0, NUM_COCO, 3))
         kp = r.keypoints.data.detach().cpu().numpy().astype(np.float64)     # (n, 17, 3)
         if kp.shape[-1] == 2:  # a model without keypoint confidence: every point counts
             kp = np.concatenate([kp, np.ones(kp.shape[:-1] + (1,))], axis=-1)
-        return mask_keypoints(r.boxes.xyxy.detach().cpu().numpy().astype(np.float64),
-                              r.boxes.conf.detach().cpu().numpy().astype(np.float64), kp, self.kp_threshold)
+        return (r.boxes.xyxy.detach().cpu().numpy().astype(np.float64),
+                r.boxes.conf.detach().cpu().numpy().astype(np.float64), kp)
 
 
 def mask_keypoints(boxes_px: np.ndarray, scores: np.ndarray, kp_px: np.ndarray, kp_threshold: float) -> FrameDetections:

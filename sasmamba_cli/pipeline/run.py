@@ -36,7 +36,8 @@ from .result import AXES, SCHEMA, SCHEMA_VERSION, UNITS, ClipResult, TrackResult
 from .roll import MAX_ROLL_DEG
 from .scores import score_names
 from .root import camera_from_fov, estimate_root, metric_scale
-from .smooth import DEFAULT_SMOOTH, parse_smooth, smooth_track, smoothing_header, warm_up
+from .smooth import (DEFAULT_SMOOTH, parse_smooth, parse_smooth_2d, smooth_keypoints_2d, smooth_track,
+                     smoothing_header, warm_up)
 from .swaps import DEFAULT_PENALTY, repair_track, swap_repair_header
 from .track import Track, Tracker, TrackerConfig, select_order, tracks_from_ids
 
@@ -79,6 +80,9 @@ class LiftSettings:
     edge_min_visible: float = DEFAULT_EDGE_MIN_VISIBLE   # trim track edges with fewer visible keypoints
                                                          # (pipeline.edges); 0 = off
     refine_crops: bool = False            # second, top-down YOLO pass on each person's crop (pipeline.topdown)
+    det_flip: bool = True                 # detector flip test-time augmentation (pipeline.flip2d)
+    smooth_2d: str = "none"               # temporal filter of the 2D fed to the lifter (pipeline.smooth)
+    refine_2d: bool = True                # adjust the 3D to reproject onto the confident 2D (pipeline.refine2d)
     detector: str = "yolo"                # 2D backend: yolo | mediapipe (BlazePose on each YOLO box)
     scores: str = "raw"                   # keypoint files: how their scores become confidences (pipeline.scores)
     upright: bool = True                  # lift each track with its torso turned upright (camera roll,
@@ -202,6 +206,10 @@ class LiftPipeline:
             s = self.settings
             det = PoseDetector(self.detector_weights, device=self.device, imgsz=s.imgsz,
                                conf=s.det_conf, kp_threshold=s.kp_threshold, allow_download=s.allow_download)
+            if s.det_flip and s.detector == "yolo":
+                from .flip2d import FlipTTA
+
+                det = FlipTTA(det)
             if s.detector == "mediapipe":
                 from .blazepose import BlazePoseDetector
 
@@ -229,7 +237,11 @@ class LiftPipeline:
                 "weights_recognised": w.recognised,
                 "imgsz": s.imgsz, "box_threshold": s.det_conf, "keypoint_threshold": s.kp_threshold,
                 "keypoints": "coco17", "backend": s.detector,
-                "refine_crops": bool(s.refine_crops and s.detector == "yolo")}
+                "refine_crops": bool(s.refine_crops and s.detector == "yolo"),
+                "flip_tta": bool(s.det_flip and s.detector == "yolo")}
+        if head["flip_tta"]:
+            flip = self.detector.first if head["refine_crops"] else self.detector
+            head.update({"people_flip_fused": flip.fused, "people_flip_unmatched": flip.kept})
         if head["refine_crops"]:
             det = self.detector
             head.update({"boxes_refined": det.refined, "boxes_kept_first_pass": det.kept})
@@ -253,6 +265,8 @@ class LiftPipeline:
                 "fk_consistent": s.fk_on, "render": s.render,
                 "smooth": parse_smooth(s.smooth).as_dict(), "fix_swaps": s.fix_swaps,
                 "edge_min_visible": s.edge_min_visible, "upright": s.upright,
+                "smooth_2d": parse_smooth_2d(s.smooth_2d).as_dict(), "det_flip": s.det_flip,
+                "refine_2d": s.refine_2d,
                 "scale_method": "median ankle-to-shoulder chain = 0.779 x height_m",
                 "root_method": "per-frame weighted least-squares reprojection of the metric skeleton"}
 
@@ -261,6 +275,7 @@ class LiftPipeline:
         s = asdict(self.settings)
         s["fk_consistent"] = self.settings.fk_on          # the resolved value, not the 'auto' default
         s["smooth"] = str(parse_smooth(self.settings.smooth))   # 'butterworth' == 'butterworth:6'
+        s["smooth_2d"] = str(parse_smooth_2d(self.settings.smooth_2d))
         s["formats"] = sorted(self.settings.formats)            # the order given on the command line does not matter
         for k in ("device", "lift_batch", "lift_threads", "det_batch", "allow_download", "weights",
                   "detector_weights"):
@@ -279,8 +294,11 @@ class LiftPipeline:
         with sw.stage("decode"):
             info = probe_video(path, s.fps)
         detector = self.detector                      # load before timing starts (once per batch)
-        if hasattr(detector, "refined"):              # BlazePose backend: counts per clip
-            detector.refined = detector.kept = 0
+        for d in (detector, getattr(detector, "first", None)):     # per-clip counts of the 2D stages
+            if hasattr(d, "refined"):
+                d.refined = d.kept = 0
+            if hasattr(d, "fused"):
+                d.fused = d.kept = 0
         tracker = Tracker(s.tracker_config(info.fps))
         expected = info.frame_count - s.start_frame if info.frame_count else 0
         if s.max_frames is not None:
@@ -363,8 +381,9 @@ class LiftPipeline:
             tracks, swap_block = repair_swaps(tracks, s.fix_swaps)
         with sw.stage("lift"):
             kp_h36m = [coco_to_h36m(t.keypoints_px) for t in tracks]
+            spec_2d = parse_smooth_2d(s.smooth_2d)
             rel, rolls = lift_sequences_rolled(
-                self.lifter, kp_h36m, width, height, fps,
+                self.lifter, [smooth_keypoints_2d(k, fps, spec_2d) for k in kp_h36m], width, height, fps,
                 LiftOptions(overlap=s.overlap, flip_tta=s.flip_tta, batch_size=s.lift_batch,
                             resample=s.resample, threads=self._lift_threads(), upright=s.upright))
         results = []
@@ -381,6 +400,10 @@ class LiftPipeline:
                     root_3d_m=root, confidence=kp[..., 2].copy(), interpolated=~t.detected, scale=scale,
                     keypoints_interpolated=h36m_mask(t.joint_interpolated) | ~t.detected[:, None],
                     keypoints_coco_interpolated=np.asarray(t.joint_interpolated, bool) | ~t.detected[:, None]))
+        refine_block = {"enabled": bool(s.refine_2d), "tracks": []}
+        if s.refine_2d:
+            with sw.stage("refine_2d"):
+                results, refine_block["tracks"] = refine_results(results, camera)
         with sw.stage("smooth"):
             results, smoothing = smooth_results(results, fps, s.smooth)
         stats = {**stats, "people": len(results),
@@ -392,7 +415,7 @@ class LiftPipeline:
             "source": source, "units": dict(UNITS), "axes": dict(AXES), "skeleton": skeleton_header(),
             "camera": camera.as_dict(), "model": self.model_header(), "detector": detector,
             "settings": self.settings_header(), "stats": stats, "edge_trim": edge_block, "swap_repair": swap_block,
-            "smoothing": smoothing,
+            "smoothing": smoothing, "refine_2d": refine_block,
             "upright": {"enabled": s.upright, "max_roll_deg": MAX_ROLL_DEG,
                         "method": "2D turned about the image centre so the track's median torso points up; "
                                   "3D turned back about the optical axis",
@@ -459,6 +482,21 @@ def repair_swaps(tracks: list[Track], enabled: bool) -> tuple[list[Track], dict]
         out.append(fixed)
         reports.append({"track_id": int(t.track_id), **report.as_dict()})
     return out, swap_repair_header(True, DEFAULT_PENALTY, reports)
+
+
+def refine_results(tracks: list[TrackResult], camera) -> tuple[list[TrackResult], list[dict]]:
+    """Every track's 3D adjusted to reproject onto its confident 2D (:mod:`.refine2d`), and a
+    report per track (2D residual before and after, mean change)."""
+    from .refine2d import refine_track
+
+    out, reports = [], []
+    for t in tracks:
+        kp = np.concatenate([np.nan_to_num(t.keypoints_2d_px[..., :2], nan=0.0), t.confidence[..., None]], -1)
+        kp[~np.isfinite(t.keypoints_2d_px[..., :2]).all(-1) | t.joint_interpolated(), 2] = 0.0   # seen 2D only
+        joints, root, report = refine_track(t.joints_3d_m, t.root_3d_m, kp, camera)
+        out.append(replace(t, joints_3d_m=joints, root_3d_m=root))
+        reports.append({"track_id": int(t.track_id), **report})
+    return out, reports
 
 
 def smooth_results(tracks: list[TrackResult], fps: float, spec_text: str) -> tuple[list[TrackResult], dict]:

@@ -323,3 +323,31 @@ def smoothing_header(spec: SmoothSpec, fps: float, tracks: list[dict]) -> dict:
     return {**spec.as_dict(), "fps": float(fps), "jitter_unit": "mm/s^2",
             "jitter_definition": "mean over frames and joints of |x[t+1] - 2 x[t] + x[t-1]| * fps^2",
             "tracks": tracks}
+
+
+# --- the 2D before lifting (``--smooth-2d``) ---------------------------------------------------------
+
+SMOOTH_2D_FILTERS = ("none", "butterworth", "savgol")     # unit-free filters (oneeuro's beta is per metre)
+
+
+def parse_smooth_2d(text: str) -> SmoothSpec:
+    """``--smooth-2d`` spec: as :func:`parse_smooth`, limited to :data:`SMOOTH_2D_FILTERS`."""
+    spec = parse_smooth(text)
+    if spec.name not in SMOOTH_2D_FILTERS:
+        raise InputError(f"--smooth-2d: filter {spec.name!r} is not available for pixels; expected one of "
+                         f"{', '.join(SMOOTH_2D_FILTERS)} (oneeuro's speed term is in metres)")
+    return spec
+
+
+def smooth_keypoints_2d(kp_px: np.ndarray, fps: float, spec: SmoothSpec) -> np.ndarray:
+    """``kp_px (n, J, 3)`` x, y pixels + confidence -> the same with x, y of every joint seen
+    (confidence > 0) filtered over time; missing joints are bridged for filtering only and stay
+    as they were; confidences are unchanged."""
+    kp = np.array(kp_px, dtype=np.float64, copy=True)
+    if spec.name == "none" or kp.shape[0] < 2:
+        return kp
+    seen = (kp[..., 2] > 0) & np.all(np.isfinite(kp[..., :2]), axis=-1)
+    xy = np.where(seen[..., None], kp[..., :2], np.nan)
+    out = apply_smoothing(xy, fps, spec)
+    kp[..., :2] = np.where(seen[..., None], out, kp[..., :2])
+    return kp
