@@ -13,7 +13,7 @@ import pytest
 SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    import sasmamba_cli.pipeline.batch as batch
+    import sasmamba_cli.batch as batch
     import sasmamba_cli.pipeline.result as result
     where = sys.argv[3]
     if where == "rename":        # killed between writing a temporary and renaming it into place

@@ -1,4 +1,4 @@
-"""Training: metrics (``training/metrics.py``), the loss (``training/losses.py``) and the training
+"""Training: metrics (``sasmamba_cli/metrics.py``), the loss (``training/losses.py``) and the training
 loop with checkpoints and resume (``training/trainer.py``, ``sasmamba train``)."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sasmamba_cli.errors import InputError
-from sasmamba_cli.training import metrics as M
+from sasmamba_cli import metrics as M
 
 LOG_HEADER = ["step", "epoch", "samples", "lr", "loss", "mpjpe_mm", "n_mpjpe_mm", "velocity_mm",
               "sec_per_step", "train_minutes", "val_mpjpe_mm", "val_p_mpjpe_mm"]

@@ -1,7 +1,7 @@
 """``sasmamba lift``: videos (or saved 2D keypoints) -> per-person metric 3D skeletons.
 
 Thin: parse options, build :class:`~sasmamba_cli.pipeline.run.LiftSettings`, call
-:func:`~sasmamba_cli.pipeline.batch.run_batch`, render progress and the summary. The pipeline
+:func:`~sasmamba_cli.batch.run_batch`, render progress and the summary. The pipeline
 (torch, cv2, ultralytics) is imported only when the command runs.
 """
 from __future__ import annotations
@@ -154,9 +154,9 @@ def lift(
         if bool(inputs) == bool(keypoints):
             raise InputError("expected video inputs or --keypoints FILE (one of the two), found "
                              + ("both" if inputs else "neither"))
-        from ..pipeline.batch import (KEYPOINT_EXTENSIONS, VIDEO_EXTENSIONS, check_output_dir,
+        from ..batch import (KEYPOINT_EXTENSIONS, VIDEO_EXTENSIONS, check_output_dir,
                                       expand_inputs)
-        from ..pipeline.outputs import parse_formats
+        from ..export.formats import parse_formats
         from ..pipeline.run import LiftPipeline, LiftSettings
         from ..pipeline.smooth import parse_smooth
 
@@ -207,7 +207,7 @@ def lift(
         err.print("interrupted: finished clips are saved; run the same command again to resume", highlight=False)
         raise typer.Exit(130) from None
     _report(rows, out)
-    from ..pipeline.batch import batch_exit_code
+    from ..batch import batch_exit_code
 
     code = batch_exit_code(rows)
     if code:
@@ -217,7 +217,7 @@ def lift(
 def _run_with_progress(pipeline, paths, out, keypoints_mode, resume, quiet, err):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..pipeline.batch import Reporter, run_batch
+    from ..batch import Reporter, run_batch
 
     class RichReporter(Reporter):
         def __init__(self, progress: Progress):
@@ -311,7 +311,7 @@ def _report(rows, out: Path) -> None:
     from rich.table import Table
 
     from ..errors import SasmambaError
-    from ..pipeline.batch import write_summary_csv
+    from ..batch import write_summary_csv
 
     table = Table(title=f"sasmamba lift -> {out}")
     for col in ("clip", "status", "frames", "people", "coverage", "fps", "seconds"):

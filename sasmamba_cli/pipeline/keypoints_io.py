@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import InputError, NoPersonError
 from .detect import FrameDetections, mask_keypoints
+from .result import result_from_dict
 from .scores import map_scores
 
 
@@ -153,24 +154,22 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
     rotation = 0
     if isinstance(data, dict) and data.get("schema") == "sasmamba-result":
         layout = "sasmamba-result"
-        src = data.get("source") or {}
-        meta = {"width": src.get("width"), "height": src.get("height"), "fps": src.get("fps"),
-                "frame_count": src.get("frame_count")}
-        rotation = int(src.get("rotation") or 0)
-        entries = []
         for t in data.get("tracks") or []:
-            coco = t.get("keypoints_2d_coco")
-            if coco is None:
+            if isinstance(t, dict) and t.get("keypoints_2d_coco") is None:
                 raise _bad(path, f"track {t.get('track_id')} has no keypoints_2d_coco")
-            interp = t.get("interpolated") or [False] * len(t["frames"])
-            boxes = t.get("boxes_2d") or [None] * len(t["frames"])
-            joint_interp = t.get("keypoints_coco_interpolated") or [None] * len(t["frames"])
-            for f, kp, it, b, ji in zip(t["frames"], coco, interp, boxes, joint_interp):
-                if not it:
-                    if ji:                         # joints interpolated across a gap: not detections
-                        kp = [[None, None, 0.0] if flag else p for p, flag in zip(kp, ji)]
-                    entries.append({"frame": f, "keypoints": [v for p in kp for v in p], "track_id": t["track_id"],
-                                    "xyxy": b})
+        res = result_from_dict(data, where=str(path))           # the one reader (validated)
+        src = res.source
+        meta = {"width": src.width, "height": src.height, "fps": src.fps, "frame_count": src.frame_count}
+        rotation = src.rotation
+        entries = []
+        for t in res.tracks:
+            coco = np.array(t.keypoints_2d_coco_px, dtype=np.float64)
+            if t.keypoints_coco_interpolated is not None:     # joints interpolated across a gap: not detections
+                coco[t.keypoints_coco_interpolated] = (np.nan, np.nan, 0.0)
+            for i in np.flatnonzero(~t.interpolated):
+                box = t.boxes_px[i]
+                entries.append({"frame": int(t.frames[i]), "keypoints": coco[i].reshape(-1).tolist(),
+                                "track_id": t.track_id, "xyxy": box.tolist() if np.isfinite(box).all() else None})
     elif isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list):
         layout = "coco-dataset"
         images = data["images"]

@@ -1,4 +1,6 @@
-"""BVH reader and forward kinematics (any channel count, any rotation order, CRLF, End Sites).
+"""BVH reader and forward kinematics (any channel count, any rotation order, CRLF, End Sites): the
+format the BVH exporter writes (re-read to verify each export) and the motion-capture files of
+:mod:`sasmamba_cli.mocap` read.
 
 Conventions (the common ones, also used by Blender and bvhio):
 
