@@ -27,7 +27,8 @@ from .errors import InputError, OutputError, SasmambaError
 from .export.consistent import fk_consistent_clip, fk_summary_line
 from .export.formats import NEEDS_DICT, WRITERS
 from .pipeline.edges import edge_summary_line
-from .pipeline.result import ClipResult, atomic_write_bytes, result_to_dict, write_json_streamed
+from .atomic import write_bytes
+from .pipeline.result import ClipResult, result_to_dict, write_json_streamed
 from .pipeline.run import LiftPipeline, Stopwatch, source_fingerprint
 from .render.outputs import render_names, write_render
 
@@ -117,7 +118,7 @@ def check_output_dir(out_dir: Path) -> None:
     """Create ``out_dir`` and prove it is writable, before any model is run."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out_dir / ".sasmamba_write_test", b"")
+        write_bytes(out_dir / ".sasmamba_write_test", b"")
         (out_dir / ".sasmamba_write_test").unlink()
     except OSError as e:
         raise InputError(f"cannot write to output folder {out_dir}: {e.strerror or e}. "
@@ -180,14 +181,18 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
 
 
 def remove_stale_temporaries(out_dir: Path, stem: str) -> list[Path]:
-    """Delete the hidden temporaries (``.NAME.XXXX.tmp``, :func:`.result.atomic_write_bytes`) that a
-    killed run left for clip ``stem``'s outputs; they are never taken as outputs."""
+    """Delete the hidden temporaries (``.NAME.XXXX.tmp.EXT``, :mod:`sasmamba_cli.atomic`) that a
+    killed run left for clip ``stem``'s outputs; they are never taken as outputs. Names written by
+    earlier versions (``.NAME.XXXX.tmp``, ``.STEM_track0.XXXX.tmp.bvh``) are removed too."""
+    names = [f"{stem}.json", f"{stem}.npz", f"{stem}.csv", f"{stem}_track*.bvh", f"{stem}_render*",
+             f"{stem}_bvh_report.json"]
+    patterns = [f".{name}.*.tmp*" for name in names] + [f".{stem}_track*.*.tmp.bvh", f".{stem}_bvh_report.*.tmp.json"]
     gone = []
-    for pattern in (f".{stem}.json.*.tmp", f".{stem}.npz.*.tmp", f".{stem}.csv.*.tmp", f".{stem}_track*.bvh.*.tmp",
-                    f".{stem}_render*.*.tmp", f".{stem}_track*.*.tmp.bvh", f".{stem}_bvh_report.*.tmp.json"):
+    for pattern in patterns:
         for p in out_dir.glob(pattern):
-            p.unlink(missing_ok=True)
-            gone.append(p)
+            if p.exists():
+                p.unlink(missing_ok=True)
+                gone.append(p)
     return gone
 
 
@@ -316,7 +321,7 @@ def write_summary_csv(rows: list[ClipSummary], path: Path) -> Path:
     for r in rows:
         w.writerow([r.clip, r.status, r.frames, r.people, f"{r.coverage:.4f}", f"{r.fps:.3f}",
                     f"{r.seconds:.2f}", r.message.replace("\n", " ")])
-    atomic_write_bytes(path, buf.getvalue().encode())
+    write_bytes(path, buf.getvalue().encode())
     return path
 
 

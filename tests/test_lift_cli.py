@@ -259,7 +259,7 @@ def test_read_only_output_folder(app, tmp_path, tiny_weights):
 
 def test_read_only_output_folder_simulated(app, tmp_path, tiny_weights, monkeypatch):
     """The read-only case as root too (chmod does not stop root, and CI runs as root): every file
-    is written through ``atomic_write_bytes`` -> ``tempfile.mkstemp``, made to fail like a
+    is written through ``sasmamba_cli.atomic`` -> ``tempfile.mkstemp``, made to fail like a
     read-only folder for paths inside it only."""
     import tempfile
 

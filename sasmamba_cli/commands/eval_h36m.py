@@ -42,7 +42,7 @@ def eval_h36m_cmd(
     from rich.table import Table
 
     from ..errors import SasmambaError
-    from ..export.atomic import write_text
+    from ..atomic import write_text
     from ..mocap.h36m_protocol import evaluate_sequences, lifter_predictor, read_paired_sequences
     from ..pipeline.lifting import load_lifter
     from ..training.trainer import resolve_device

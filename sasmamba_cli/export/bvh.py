@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from . import atomic
+from .. import atomic
 from .geometry import choose_order, matrices_to_euler_continuous
 from ..pipeline.result import ClipResult, as_result
 from .rig import Rig, children_of, rig_spec

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..pipeline.result import ClipResult, write_csv, write_json, write_npz
-from . import atomic
+from .. import atomic
 from .bvh import BvhOptions, export_result_bvh, write_result_bvh
 from .consistent import fk_consistent
 

@@ -16,16 +16,15 @@ import io
 import itertools
 import json
 import math
-import os
 import re
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..atomic import write_bytes, write_pieces
 from ..errors import InputError
 from ..skeleton import H36M
 
@@ -324,28 +323,6 @@ def skeleton_header() -> dict:
             "left": list(H36M.left), "right": list(H36M.right)}
 
 
-# --- atomic writes --------------------------------------------------------------------------
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())          # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 JSON_CHUNK_FRAMES = 2000     # frames per piece when the JSON is streamed (memory flat in the length)
 
 
@@ -410,26 +387,10 @@ def result_json_pieces(r: ClipResult, header: dict | None = None, chunk: int | N
     yield "]}"
 
 
-def atomic_write_pieces(path: Path, pieces: Iterable[str]) -> None:
-    """Like :func:`atomic_write_bytes`, for text produced piece by piece (UTF-8)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            for piece in pieces:
-                f.write(piece)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json_streamed(r: ClipResult, path: Path, header: dict | None = None) -> Path:
     """The result as compact JSON, written in pieces of frames: the same bytes as
     :func:`write_json`, with memory that does not grow with the clip's length."""
-    atomic_write_pieces(path, itertools.chain(result_json_pieces(r, header), ["\n"]))
+    write_pieces(path, itertools.chain(result_json_pieces(r, header), ["\n"]))
     return path
 
 
@@ -437,7 +398,7 @@ def write_json(r: ClipResult, path: Path, as_dict: dict | None = None) -> Path:
     """The result as compact JSON; ``as_dict`` is ``result_to_dict(r)`` when the caller has it."""
     text = json.dumps(as_dict if as_dict is not None else result_to_dict(r), separators=(",", ":"),
                       allow_nan=False)
-    atomic_write_bytes(path, (text + "\n").encode())
+    write_bytes(path, (text + "\n").encode())
     return path
 
 
@@ -458,7 +419,7 @@ def write_npz(r: ClipResult, path: Path) -> Path:
                 arrays[p + key] = np.asarray(mask, bool)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
     return path
 
 
@@ -489,5 +450,5 @@ def write_csv(r: ClipResult, path: Path) -> Path:
         rows = zip(*(c.tolist() for c in cols))
         parts.append("".join(_CSV_ROW % row + "\n" for row in rows))
     text = _CSV_NON_FINITE.sub("", "".join(parts))
-    atomic_write_bytes(path, text.encode())
+    write_bytes(path, text.encode())
     return path

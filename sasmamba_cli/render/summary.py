@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.atomic import atomic_path
+from ..atomic import atomic_path
 from ..export.rig import bone_lengths_cm
 from ..export.track_rig import world_frame_of
 from ..pipeline.result import ClipResult
