@@ -13,7 +13,8 @@ from sasmamba_cli.errors import InputError, NoPersonError, SasmambaError
 from sasmamba_cli.pipeline import detect
 from sasmamba_cli.pipeline.detect import mask_keypoints
 from sasmamba_cli.pipeline.keypoints_io import read_keypoints
-from sasmamba_cli.pipeline.lifting import LoadedLifter, lift_sequences, resample_back, resample_keypoints
+from sasmamba_cli.pipeline.lifting import LoadedLifter, lift_sequences
+from sasmamba_cli.pipeline.resample import resample_back, resample_keypoints
 from sasmamba_cli.export.formats import parse_formats
 from sasmamba_cli.pipeline.root import CHAIN_FRACTION, camera_from_fov, estimate_root, metric_scale, standing_chain
 from sasmamba_cli.pipeline.track import Tracker, TrackerConfig, fill_gaps, tracks_from_ids

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import InputError
 from .dataset import Clip
-from .resample import resample
+from ..pipeline.resample import resample
 from .rigs import Rig, apply_rig
 
 

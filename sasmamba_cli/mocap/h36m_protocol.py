@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import InputError
 from .dataset import MocapDataset
 from .h36m import H36M_FPS, H36M_LICENCE, action_group
-from .resample import resample
+from ..pipeline.resample import resample
 
 TEST_SUBJECTS = ("S9", "S11")
 
