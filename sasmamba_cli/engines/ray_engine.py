@@ -114,6 +114,8 @@ class RayReporter:
     def clip_retried(self, path: str, attempt: int, reason: str) -> None: ...
 
 
+# long on purpose: the driver's loop (submit, collect, retry a lost worker, report) keeps one
+# table of clips in flight; its pieces that stand alone are the functions above
 def run_ray(settings, inputs: list[Path], out_dir: Path, *, keypoints_mode: bool = False, resume: bool = True,
             options: RayOptions = RayOptions(), reporter: RayReporter | None = None,
             driver_pipeline=None, worker_env: dict | None = None) -> list[ClipSummary]:

@@ -89,6 +89,8 @@ def read_bvh(source: str | os.PathLike) -> BvhMotion:
         raise InputError(f"{path}: {e}") from e
 
 
+# long on purpose: one pass of a cursor over the tokens (hierarchy, then motion); split parts
+# would have to share and hand back that cursor
 def parse_bvh(text: str) -> BvhMotion:
     """Parse BVH text (any line endings, any whitespace)."""
     tok = text.split()
