@@ -15,7 +15,7 @@ d = Path(tempfile.mkdtemp())
 anns = [{"image_id": f, "track_id": 0, "keypoints": [v for j in range(17) for v in (300 + 5 * np.sin(f + j), 60 + 20 * j, 0.9)]}
         for f in range(40)]
 (d / "k.json").write_text(json.dumps({"width": 640, "height": 480, "fps": 30, "annotations": anns}))
-rows = run_batch(LiftPipeline(LiftSettings(weights="sasmamba_xs", formats=("json", "npz", "csv"))), [d / "k.json"],
+rows = run_batch(LiftPipeline(LiftSettings(weights="sasmamba_xs", formats=("json", "npz", "csv", "bvh"))), [d / "k.json"],
                  d / "out", keypoints_mode=True)
 assert rows[0].status == "ok", rows[0].message
 print(json.dumps(sorted(m for m in sys.modules if m.startswith(("sasmamba_cli.training", "sasmamba_cli.mocap")))))
