@@ -1,7 +1,6 @@
 """`sasmamba eval`: score a checkpoint on the held-out part of a mocap dataset."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -59,7 +58,8 @@ def eval_cmd(
     from ..pipeline.swaps import DEFAULT_PENALTY
     from ..training.virtual import VirtualConfig
     from ..training.evaluate import evaluate
-    from ..training.trainer import _atomic_json, load_data, resolve_device
+    from ..training.trainer import load_data, resolve_device
+    from .report import emit_json
     from ..pipeline.lifting import load_weights
 
     err = Console(stderr=True)
@@ -90,11 +90,7 @@ def eval_cmd(
     res.update({"weights": str(wpath), "weights_sha256": meta.get("weights_sha256"), "arch": meta.get("arch"),
                 "params": sum(p.numel() for p in model.parameters()), "part": part,
                 "data": [Path(p).name for p in data], "roll_deg": roll, "pitch_deg": pitch, "upright": upright})
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_json(out, res)
-    if as_json:
-        typer.echo(json.dumps(res, indent=2))
+    if emit_json(res, out, as_json):
         return
     table = Table(title=f"{Path(wpath).name} on {part} ({res['clips']} clips, {res['frames']} frames), mm")
     for col in ["smooth", "TTA", "source", "groups", "MPJPE", "P-MPJPE", "N-MPJPE", "MPJVE", "accel"]:
