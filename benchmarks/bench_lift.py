@@ -81,7 +81,7 @@ def _main(args) -> int:
     os.environ.setdefault("YOLO_CONFIG_DIR", str(tmp / "yolo"))
     import torch
 
-    from sasmamba_cli.pipeline.batch import write_outputs
+    from sasmamba_cli.batch import write_outputs
     from sasmamba_cli.weights import default_weights_path
     from sasmamba_cli.pipeline.run import LiftPipeline, LiftSettings
     from sasmamba_cli.pipeline.video import iter_frames, probe_video

@@ -32,7 +32,7 @@ def main() -> int:
     import torch
 
     from sasmamba_cli.engines.ray_engine import RayOptions, run_ray
-    from sasmamba_cli.pipeline.batch import run_batch
+    from sasmamba_cli.batch import run_batch
     from sasmamba_cli.pipeline.run import LiftPipeline, LiftSettings
 
     work = Path(tempfile.mkdtemp())

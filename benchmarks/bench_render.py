@@ -113,7 +113,7 @@ def main() -> int:
               f"Goal faster than real time (>= 30 frames/s): {'met' if fps_render >= 30 else 'NOT met'} "
               f"({fps_render:.1f} frames/s with video).", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    from sasmamba_cli.export.atomic import write_text
+    from sasmamba_cli.atomic import write_text
     write_text(args.out, "\n".join(lines))
     print("\n".join(lines))
     return 0

@@ -124,18 +124,20 @@ class Lifter:
         return p
 
     def video(self, path: Path, out: Path, weights: str | None = None, **settings) -> Path:
+        from sasmamba_cli.batch import lift_clip
         from sasmamba_cli.pipeline.result import write_json
 
         if out.exists():
             return out
-        r = self.pipeline(weights, **settings).run_video(path)
+        r = lift_clip(self.pipeline(weights, **settings), path)          # FK-consistent stage included
         write_json(r, out)
         return out
 
     def keypoints(self, path: Path, weights: str | None = None, **settings) -> dict:
+        from sasmamba_cli.batch import lift_clip
         from sasmamba_cli.pipeline.result import result_to_dict
 
-        r = self.pipeline(weights, **settings).run_keypoints(path)
+        r = lift_clip(self.pipeline(weights, **settings), path, keypoints_mode=True)
         return result_to_dict(r)
 
 

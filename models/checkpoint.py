@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch.nn as nn
+
+from sasmamba_cli.atomic import write_bytes
 
 from .baselines import MeanPoseConfig, MeanPoseLifter, TCNConfig, TemporalConvLifter, TransformerConfig, TransformerLifter
 from .config import LifterConfig
@@ -73,21 +74,6 @@ def paths_for(path: str | os.PathLike) -> tuple[Path, Path]:
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)     # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path, model: nn.Module, **metadata) -> tuple[Path, Path]:
     """Write ``path.safetensors`` and ``path.json`` atomically; returns both paths."""
     from safetensors.torch import save
@@ -95,11 +81,11 @@ def save_checkpoint(path, model: nn.Module, **metadata) -> tuple[Path, Path]:
     wpath, mpath = paths_for(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     blob = save(state)
-    _atomic_write_bytes(wpath, blob)
+    write_bytes(wpath, blob)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": arch_of(model),
             "config": model.config.to_dict(), **metadata,
             "weights_sha256": hashlib.sha256(blob).hexdigest()}
-    _atomic_write_bytes(mpath, (json.dumps(meta, indent=2, sort_keys=False) + "\n").encode())
+    write_bytes(mpath, (json.dumps(meta, indent=2, sort_keys=False) + "\n").encode())
     return wpath, mpath
 
 

@@ -23,14 +23,6 @@ class LifterConfig:
     mlp_ratio: float = 2.0
     drop_path: float = 0.2            # max drop-path rate (linear 0 -> drop_path over the blocks)
 
-    @property
-    def inner(self) -> int:
-        return self.expand * self.dim
-
-    @property
-    def dt_rank(self) -> int:
-        return -(-self.dim // 16)
-
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["strides"] = list(self.strides)

@@ -66,12 +66,6 @@ class SasMambaLifter(nn.Module):
             if hasattr(m, "scan_backend"):
                 m.scan_backend = backend
 
-    def set_deform_impl(self, impl: str) -> None:
-        """Choose the deformable-conv implementation (``grid_sample`` or ``torchvision``)."""
-        for m in self.modules():
-            if hasattr(m, "impl") and hasattr(m, "deformable"):
-                m.impl = impl
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.config
         if x.dim() != 4 or x.shape[2] != cfg.num_joints or x.shape[3] != cfg.in_chans:

@@ -195,10 +195,10 @@ def _linrec_sequential(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def _linrec(a: torch.Tensor, b: torch.Tensor, chunk: int) -> torch.Tensor:
-    """Two-level chunked kernel; ``chunk <= 0`` selects the sequential kernel."""
+    """Forward linear recurrence along dim 0 of ``(L, M)`` tensors; returns h ``(L, M)``.
+    Two-level chunked kernel; ``chunk <= 0`` selects the sequential kernel."""
     if chunk <= 0:
         return _linrec_sequential(a, b)
-    """Forward linear recurrence along dim 0 of ``(L, M)`` tensors; returns h ``(L, M)``."""
     length, m = b.shape
     c = max(1, min(chunk, length))
     nc = -(-length // c)

@@ -108,15 +108,6 @@ def normalize_screen(xy_px: np.ndarray, width: float, height: float) -> np.ndarr
     return out
 
 
-def denormalize_screen(xy_norm: np.ndarray, width: float, height: float) -> np.ndarray:
-    """Inverse of :func:`normalize_screen`."""
-    xy = np.asarray(xy_norm, dtype=np.float64)
-    out = np.empty_like(xy)
-    out[..., 0] = (xy[..., 0] + 1) * width / 2
-    out[..., 1] = (xy[..., 1] + height / width) * width / 2
-    return out
-
-
 def lifter_input(kp_h36m_px: np.ndarray, width: float, height: float, in_chans: int = 2) -> np.ndarray:
     """H36M ``(T, 17, 3)`` pixels + conf -> lifter input ``(T, 17, in_chans)`` float32.
 

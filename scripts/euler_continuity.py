@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sasmamba_cli.mocap.bvh import local_transforms, read_bvh  # noqa: E402
+from sasmamba_cli.export.bvh_read import local_transforms, read_bvh  # noqa: E402
 
 NEAR_LOCK_DEG = 80.0
 
@@ -113,7 +113,7 @@ def mocap_result(path: Path, rig_name: str, fps: float = 30.0):
     cam_pos = np.array([centre[0], 1.6, centre[2] + 7.0])
     cam = (w - cam_pos) @ np.diag([1.0, -1.0, -1.0])                      # x right, y down, z forward
     base = synthetic_result(len(cam), 1, fps=fps)
-    track = dataclasses.replace(base.tracks[0], joints_3d=cam - cam[:, :1], root_3d=cam[:, 0].copy())
+    track = dataclasses.replace(base.tracks[0], joints_3d_m=cam - cam[:, :1], root_3d_m=cam[:, 0].copy())
     return base.with_tracks([track])
 
 
@@ -179,7 +179,7 @@ def main(argv=None) -> int:
         for src in args.inputs:
             items: list[tuple[Path, object]]
             if src.suffix.lower() == ".json":
-                from sasmamba_cli.export.result_io import load_result
+                from sasmamba_cli.pipeline.result import load_result
                 items = export(load_result(src), out_root / src.stem, src.stem, args.order)
             elif args.mocap:
                 items = export(mocap_result(src, args.mocap), out_root / src.stem, src.stem, args.order)

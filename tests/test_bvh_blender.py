@@ -16,7 +16,7 @@ import pytest
 
 from sasmamba_cli.export.bvh import export_result_bvh
 from sasmamba_cli.export.synthetic import synthetic_result
-from sasmamba_cli.mocap.bvh import forward_kinematics, read_bvh
+from sasmamba_cli.export.bvh_read import forward_kinematics, read_bvh
 
 pytestmark = [pytest.mark.blender,
               pytest.mark.skipif(shutil.which("blender") is None, reason="blender is not installed")]

@@ -16,8 +16,8 @@ from sasmamba_cli.export.geometry import euler_to_matrix, matrices_to_euler_cont
 from sasmamba_cli.export.solve import Motion, forward_kinematics
 from sasmamba_cli.export.synthetic import random_motion, reference_rig, synthetic_result
 from sasmamba_cli.export.track_rig import world_frame_of
-from sasmamba_cli.mocap.bvh import forward_kinematics as bvh_fk
-from sasmamba_cli.mocap.bvh import read_bvh
+from sasmamba_cli.export.bvh_read import forward_kinematics as bvh_fk
+from sasmamba_cli.export.bvh_read import read_bvh
 from sasmamba_cli.skeleton import H36M
 
 MIXAMO = ["Hips", "RightUpLeg", "RightLeg", "RightFoot", "LeftUpLeg", "LeftLeg", "LeftFoot", "Spine",
@@ -72,7 +72,7 @@ def test_straight_limbs_use_stable_fallback(tmp_path):
     rig = reference_rig()
     pos = forward_kinematics(rig, Motion(motion.root_cm, local))
     cam = (pos / 100.0) @ np.diag([1.0, -1.0, -1.0]) + [0, 0, 4.0]
-    track = dataclasses.replace(res.tracks[0], joints_3d=cam - cam[:, :1], root_3d=cam[:, 0])
+    track = dataclasses.replace(res.tracks[0], joints_3d_m=cam - cam[:, :1], root_3d_m=cam[:, 0])
     (w,) = write_result_bvh(res.with_tracks([track]), tmp_path)
     assert w.report.max_error_mm.max() < 1.0
     values = w.motion.local
@@ -167,11 +167,11 @@ def test_bad_options_raise_clear_errors(tmp_path):
 
 
 def test_accepts_dict_and_path(tmp_path):
-    from sasmamba_cli.export.result_io import save_result
+    from sasmamba_cli.pipeline.result import write_json
 
     res = synthetic_result(8, 1)
     p1 = export_result_bvh(res.to_dict(), tmp_path / "a")
-    save_result(res, tmp_path / "r.json")
+    write_json(res, tmp_path / "r.json")
     p2 = export_result_bvh(tmp_path / "r.json", tmp_path / "b")
     assert p1[0].read_text() == p2[0].read_text()
 

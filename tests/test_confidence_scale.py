@@ -17,7 +17,7 @@ BOUND_MM = 10.0
 
 def _track(seed=0):
     r = synthetic_result(n_frames=90, seed=seed, anatomical=True)
-    kp = np.array(r.tracks[0].keypoints_2d, dtype=np.float64)
+    kp = np.array(r.tracks[0].keypoints_2d_px, dtype=np.float64)
     rng = np.random.default_rng(seed)
     kp[..., 2] = rng.beta(5, 1.5, kp.shape[:2]).clip(0.5, 1.0)      # YOLO-like: mostly high, kept >= 0.5
     return kp, r.source.width, r.source.height

@@ -27,7 +27,7 @@ from sasmamba_cli.export.geometry import (LOCK_EPS, axis_rotation, choose_order,
 from sasmamba_cli.export.rig import rig_spec
 from sasmamba_cli.export.solve import Motion
 from sasmamba_cli.export.synthetic import reference_rig
-from sasmamba_cli.mocap.bvh import local_transforms, read_bvh
+from sasmamba_cli.export.bvh_read import local_transforms, read_bvh
 from sasmamba_cli.skeleton import H36M
 
 ORDERS = ["ZXY", "ZYX", "XZY", "XYZ", "YZX", "YXZ"]

@@ -12,12 +12,13 @@ import typer
 from typer.testing import CliRunner
 
 from sasmamba_cli.errors import InputError
+from sasmamba_cli.skeleton import H36M
 from sasmamba_cli.export.bvh import write_result_bvh
 from sasmamba_cli.export.consistent import fk_consistent
-from sasmamba_cli.export.result_io import load_result, save_result
+from sasmamba_cli.pipeline.result import load_result, write_json
 from sasmamba_cli.export.synthetic import synthetic_result
 from sasmamba_cli.export.track_rig import world_frame_of
-from sasmamba_cli.mocap.bvh import forward_kinematics, read_bvh
+from sasmamba_cli.export.bvh_read import forward_kinematics, read_bvh
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -26,9 +27,9 @@ def _noisy(res, sigma_m=0.01, seed=0):
     rng = np.random.default_rng(seed)
     tracks = []
     for t in res.tracks:
-        noise = rng.normal(0, sigma_m, t.joints_3d.shape)
+        noise = rng.normal(0, sigma_m, t.joints_3d_m.shape)
         noise[:, 0] = 0
-        tracks.append(dataclasses.replace(t, joints_3d=t.joints_3d + noise))
+        tracks.append(dataclasses.replace(t, joints_3d_m=t.joints_3d_m + noise))
     return res.with_tracks(tracks)
 
 
@@ -37,17 +38,19 @@ def _noisy(res, sigma_m=0.01, seed=0):
 def test_save_load_round_trip(tmp_path):
     res = synthetic_result(7, 2)
     d = res.to_dict()
-    d["tracks"][0]["boxes_2d"] = [[0, 0, 1, 1]] * 7            # unknown keys are kept
+    d["tracks"][0]["boxes_2d"] = [[0, 0, 1, 1]] * 7            # boxes are kept
     d["tracks"][0]["keypoints_2d"][3][5] = [None, None, 0.0]   # missing 2D joint
     path = tmp_path / "r.json"
     path.write_text(json.dumps(d))
     back = load_result(path)
-    assert back.tracks[0].extra["boxes_2d"] == [[0, 0, 1, 1]] * 7
-    assert back.tracks[0].keypoints_2d[3, 5].tolist() == [0.0, 0.0, 0.0]
-    np.testing.assert_array_equal(back.tracks[1].joints_3d, res.tracks[1].joints_3d)
-    save_result(back, tmp_path / "again.json")
+    assert back.tracks[0].boxes_px.tolist() == [[0, 0, 1, 1]] * 7
+    kp = back.tracks[0].keypoints_2d_px[3, 5]                  # missing: NaN coordinates, confidence 0
+    assert np.isnan(kp[:2]).all() and kp[2] == 0.0
+    # the dict form is the JSON's: 3D rounded to 10 micrometres
+    np.testing.assert_allclose(back.tracks[1].joints_3d_m, res.tracks[1].joints_3d_m, rtol=0, atol=5e-6)
+    write_json(back, tmp_path / "again.json")
     again = load_result(tmp_path / "again.json")
-    assert again.meta["model"] == {"name": "synthetic"}
+    assert again.header["model"] == {"name": "synthetic"}
     assert again.source == res.source
 
 
@@ -85,20 +88,21 @@ def test_fk_consistent_constant_bones_and_agreement_with_bvh(tmp_path):
     new, report = fk_consistent(res)
     for t, rep in zip(new.tracks, report["tracks"]):
         pos = t.positions_camera_m()
-        par = np.array(new.parents)
+        par = np.array(H36M.parents)
         lengths = np.linalg.norm(pos[:, 1:] - pos[:, par[1:]], axis=-1)
         assert np.ptp(lengths, axis=0).max() < 1e-9                          # constant bones
         assert max(rep["bone_spread_before_pct"]) > 5 and max(rep["bone_spread_after_pct"]) < 1e-6
         assert 1.0 < rep["mean_change_all_mm"] < 30.0                          # noise was 10 mm
-        np.testing.assert_allclose(t.root_3d, pos[:, 0])
+        np.testing.assert_allclose(t.root_3d_m, pos[:, 0])
     # JSON (saved + reloaded) and BVH describe the same positions
-    save_result(new, tmp_path / "fk.json")
+    write_json(new, tmp_path / "fk.json")
     again = load_result(tmp_path / "fk.json")
     world = world_frame_of(again)
     for w, t in zip(write_result_bvh(again, tmp_path), again.tracks):
         m = read_bvh(w.path)
         fk = forward_kinematics(m)[:, [m.index(n) for n in w.solved.rig.names]]
-        assert np.abs(world.to_camera_m(fk) - t.positions_camera_m()).max() < 1e-5   # 10 micrometres
+        # the JSON holds root_3d and joints_3d to 10 micrometres each (the lift's rounding)
+        assert np.abs(world.to_camera_m(fk) - t.positions_camera_m()).max() < 2e-5
 
 
 def test_fk_consistent_dict_in_dict_out():
@@ -123,7 +127,7 @@ def _app():
 
 
 def test_export_command_writes_all_formats(tmp_path):
-    save_result(_noisy(synthetic_result(20, 2, seed=1)), tmp_path / "clip.json")
+    write_json(_noisy(synthetic_result(20, 2, seed=1)), tmp_path / "clip.json")
     out = tmp_path / "out"
     r = CliRunner().invoke(_app(), ["export", str(tmp_path / "clip.json"), "-f", "bvh", "-f", "json",
                                     "-f", "npz", "-f", "csv", "--out", str(out)])
@@ -136,7 +140,7 @@ def test_export_command_writes_all_formats(tmp_path):
     assert side["files"][0]["verification"]["frames"] == 20
     npz = np.load(out / "clip.npz")
     fk = load_result(out / "clip.json")
-    np.testing.assert_allclose(npz["track1_joints_3d"], fk.tracks[0].joints_3d, atol=1e-5)
+    np.testing.assert_allclose(npz["track1_joints_3d"], fk.tracks[0].joints_3d_m, atol=1e-5)
 
 
 def test_exported_files_write_missing_2d_joints_as_null_never_zero(tmp_path):
@@ -160,7 +164,7 @@ def test_exported_files_write_missing_2d_joints_as_null_never_zero(tmp_path):
 
 
 def test_export_format_accepts_comma_lists_and_repeats(tmp_path):
-    save_result(synthetic_result(6, 1), tmp_path / "clip.json")
+    write_json(synthetic_result(6, 1), tmp_path / "clip.json")
     r = CliRunner().invoke(_app(), ["export", str(tmp_path / "clip.json"), "--format", "bvh, csv", "-f", "npz,csv",
                                     "--out", str(tmp_path / "a")])
     assert r.exit_code == 0, r.output
@@ -178,7 +182,7 @@ def test_export_command_errors(tmp_path):
     bad.write_text(json.dumps({"schema": "x"}))
     r = CliRunner().invoke(_app(), ["export", str(bad)])
     assert r.exit_code == 2 and "schema" in r.output
-    save_result(synthetic_result(5, 1), tmp_path / "clip.json")
+    write_json(synthetic_result(5, 1), tmp_path / "clip.json")
     r = CliRunner().invoke(_app(), ["export", str(tmp_path / "clip.json"), "-f", "json"])
     assert r.exit_code == 2 and "overwrite" in r.output
 
@@ -200,7 +204,7 @@ def test_real_mocap_through_bvh(tmp_path):
     n = len(cam)
     base = synthetic_result(n, 1)
     t = base.tracks[0]
-    track = dataclasses.replace(t, joints_3d=cam - cam[:, :1], root_3d=cam[:, 0])
+    track = dataclasses.replace(t, joints_3d_m=cam - cam[:, :1], root_3d_m=cam[:, 0])
     (w,) = write_result_bvh(base.with_tracks([track]), tmp_path)
     rep = w.report
     assert rep.frames == n

@@ -27,7 +27,7 @@ def pipeline():
 
 
 def test_disk_full_leaves_nothing_of_the_clip(tmp_path, monkeypatch, pipeline):
-    import sasmamba_cli.pipeline.batch as batch
+    import sasmamba_cli.batch as batch
 
     a, b = _keypoint_file(tmp_path / "a.json"), _keypoint_file(tmp_path / "b.json", dx=20)
     out = tmp_path / "out"

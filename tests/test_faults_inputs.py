@@ -79,7 +79,6 @@ def test_realval_benchmark_skips_cleanly_without_the_data(tmp_path):
 
 
 def test_non_latin_file_name_draws_without_glyph_warnings(tmp_path):
-    import dataclasses
     import warnings
 
     from sasmamba_cli.export.synthetic import synthetic_result
@@ -88,7 +87,7 @@ def test_non_latin_file_name_draws_without_glyph_warnings(tmp_path):
     assert drawable("walk.mp4") == "walk.mp4"
     assert drawable("步行.mp4").endswith(".mp4")
     r = synthetic_result(n_frames=30)
-    r = dataclasses.replace(r, source=dataclasses.replace(r.source, path="视频_步行.mp4"))
+    r = r.with_tracks(r.tracks, source={**r.header["source"], "path": "视频_步行.mp4"})
     with warnings.catch_warnings():
         warnings.simplefilter("error")              # matplotlib's 'Glyph ... missing' is a UserWarning
         write_summary(r, tmp_path / "s.png")

@@ -13,8 +13,8 @@ import pytest
 SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    import sasmamba_cli.pipeline.batch as batch
-    import sasmamba_cli.pipeline.result as result
+    import sasmamba_cli.batch as batch
+    import sasmamba_cli.atomic as atomic
     where = sys.argv[3]
     if where == "rename":        # killed between writing a temporary and renaming it into place
         real_replace = os.replace
@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent("""
             if str(dst).endswith(".csv"):
                 os.kill(os.getpid(), signal.SIGKILL)
             return real_replace(src, dst)
-        result.os.replace = replace
+        atomic.os.replace = replace
     elif where == "json":        # killed after the npz and csv, before the JSON that marks the clip done
         def killer(*a, **k):
             os.kill(os.getpid(), signal.SIGKILL)

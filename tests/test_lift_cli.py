@@ -158,7 +158,7 @@ def write_keypoint_file(path: Path, frames: int = 45, *, damage: bool = False, p
 # --- help / laziness --------------------------------------------------------------------------
 
 def test_lift_module_import_is_lazy():
-    code = ("import sys, sasmamba_cli.commands.lift, sasmamba_cli.pipeline.batch; "
+    code = ("import sys, sasmamba_cli.commands.lift, sasmamba_cli.batch; "
             "bad = [m for m in ('torch', 'cv2', 'ultralytics') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -259,7 +259,7 @@ def test_read_only_output_folder(app, tmp_path, tiny_weights):
 
 def test_read_only_output_folder_simulated(app, tmp_path, tiny_weights, monkeypatch):
     """The read-only case as root too (chmod does not stop root, and CI runs as root): every file
-    is written through ``atomic_write_bytes`` -> ``tempfile.mkstemp``, made to fail like a
+    is written through ``sasmamba_cli.atomic`` -> ``tempfile.mkstemp``, made to fail like a
     read-only folder for paths inside it only."""
     import tempfile
 
@@ -344,7 +344,7 @@ def _mk(p: Path) -> Path:
 
 
 def test_interrupted_batch_resumes(app, tmp_path, tiny_weights, monkeypatch):
-    from sasmamba_cli.pipeline import batch
+    from sasmamba_cli import batch
     from sasmamba_cli.pipeline.run import LiftPipeline, LiftSettings
 
     files = [write_keypoint_file(_mk(tmp_path / "in" / f"clip{i}.json"), people=1 + i % 2) for i in range(3)]
@@ -474,7 +474,7 @@ def test_intel_whole_clip_gives_several_short_tracks(app, tmp_path, tiny_weights
 
 
 def test_bvh_format_goes_through_the_exporter_hook(app, tmp_path, tiny_weights, monkeypatch):
-    from sasmamba_cli.pipeline import outputs
+    from sasmamba_cli.export import formats as outputs
 
     monkeypatch.setattr(outputs, "_bvh_exporter", lambda: None)
     kp = write_keypoint_file(tmp_path / "walk.json")
@@ -500,7 +500,7 @@ def test_bvh_format_goes_through_the_exporter_hook(app, tmp_path, tiny_weights, 
 
 
 def test_unexpected_error_in_one_clip_is_reported_and_the_batch_goes_on(tmp_path, tiny_weights, monkeypatch):
-    from sasmamba_cli.pipeline import batch
+    from sasmamba_cli import batch
     from sasmamba_cli.pipeline.run import LiftPipeline, LiftSettings
 
     files = [write_keypoint_file(_mk(tmp_path / "in" / f"k{i}.json")) for i in range(3)]
@@ -550,15 +550,16 @@ def test_a_redone_clip_never_leaves_old_files_that_make_resume_skip_it(tmp_path,
     from types import SimpleNamespace
 
     from sasmamba_cli.export.synthetic import synthetic_result
-    from sasmamba_cli.pipeline import batch, outputs
-    from sasmamba_cli.pipeline.result import result_from_dict
+    from sasmamba_cli import batch
+    from sasmamba_cli.pipeline.result import result_from_dict, result_to_dict
+    from sasmamba_cli.render import outputs
     from sasmamba_cli.pipeline.run import LiftSettings
 
     out = tmp_path / "o"
     out.mkdir()
 
     def clip():
-        c = result_from_dict(synthetic_result(6, 1).to_dict())
+        c = result_from_dict(result_to_dict(synthetic_result(6, 1)))
         c.header["run"] = {"settings_hash": "new"}
         return c
     pipe = SimpleNamespace(settings=LiftSettings(formats=("json", "csv"), render=True))

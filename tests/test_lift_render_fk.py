@@ -64,10 +64,10 @@ def camera_positions(track: dict) -> np.ndarray:
 def bvh_positions_camera_m(json_path: Path, bvh_path: Path) -> np.ndarray:
     """(n, 17, 3) joints of a lift BVH, re-read and forward-kinematised by sasmamba's own reader, in
     camera metres (the world frame is re-derived from the JSON exactly as the BVH writer does)."""
-    from sasmamba_cli.export.result_io import load_result
+    from sasmamba_cli.pipeline.result import load_result
     from sasmamba_cli.export.rig import rig_spec
     from sasmamba_cli.export.track_rig import world_frame_of
-    from sasmamba_cli.mocap.bvh import forward_kinematics, read_bvh
+    from sasmamba_cli.export.bvh_read import forward_kinematics, read_bvh
 
     world = world_frame_of(load_result(json_path))
     motion = read_bvh(bvh_path)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sasmamba_cli.errors import InputError
-from sasmamba_cli.mocap.bvh import forward_kinematics, global_rotations, parse_bvh, read_bvh
+from sasmamba_cli.export.bvh_read import forward_kinematics, global_rotations, parse_bvh, read_bvh
 
 # Root with 6 channels (ZXY), a 3-channel joint in ZYX order, one in XYZ order, End Sites; CRLF.
 BVH = """HIERARCHY

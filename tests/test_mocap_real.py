@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sasmamba_cli.mocap.asf import forward_kinematics_asf, read_amc, read_asf
-from sasmamba_cli.mocap.bvh import forward_kinematics_full, read_bvh
+from sasmamba_cli.export.bvh_read import forward_kinematics_full, read_bvh
 from sasmamba_cli.mocap.rigs import apply_rig, load_rig
 from sasmamba_cli.skeleton import COCO, H36M
 

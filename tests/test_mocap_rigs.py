@@ -6,7 +6,7 @@ import pytest
 
 from sasmamba_cli.errors import InputError
 from sasmamba_cli.mocap.asf import forward_kinematics_asf, read_amc, read_asf
-from sasmamba_cli.mocap.resample import resample, resample_times
+from sasmamba_cli.pipeline.resample import resample, resample_times
 from sasmamba_cli.mocap.rigs import RIG_NAMES, apply_rig, load_rig, snap_fps
 from sasmamba_cli.skeleton import COCO, H36M
 

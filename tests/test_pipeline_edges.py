@@ -274,7 +274,7 @@ def test_render_overlay_lines_up_on_a_portrait_video(tmp_path):
     # pixel-exact check on the composed frames before encoding (the frames render_result_stats encodes)
     info = probe(rotated)
     inputs = list(read_frames(rotated))
-    from sasmamba_cli.export.result_io import as_result
+    from sasmamba_cli.pipeline.result import as_result
     res = as_result(d)
     composed = list(render_frames(res, iter(inputs), (info.width, info.height), 6, 24.0))
     kp = np.asarray(d["tracks"][0]["keypoints_2d"])

@@ -13,8 +13,9 @@ from sasmamba_cli.errors import InputError, NoPersonError, SasmambaError
 from sasmamba_cli.pipeline import detect
 from sasmamba_cli.pipeline.detect import mask_keypoints
 from sasmamba_cli.pipeline.keypoints_io import read_keypoints
-from sasmamba_cli.pipeline.lifting import LoadedLifter, lift_sequences, resample_back, resample_keypoints
-from sasmamba_cli.pipeline.outputs import parse_formats
+from sasmamba_cli.pipeline.lifting import LoadedLifter, lift_sequences
+from sasmamba_cli.pipeline.resample import resample_back, resample_keypoints
+from sasmamba_cli.export.formats import parse_formats
 from sasmamba_cli.pipeline.root import CHAIN_FRACTION, camera_from_fov, estimate_root, metric_scale, standing_chain
 from sasmamba_cli.pipeline.track import Tracker, TrackerConfig, fill_gaps, tracks_from_ids
 from sasmamba_cli.pipeline.windows import cut_windows, merge_windows, plan_windows, window_weights
@@ -383,7 +384,7 @@ def test_schema_file_is_a_valid_json_schema():
 
 
 def test_expand_inputs_and_unique_output_names(tmp_path):
-    from sasmamba_cli.pipeline.batch import VIDEO_EXTENSIONS, expand_inputs, output_stems
+    from sasmamba_cli.batch import VIDEO_EXTENSIONS, expand_inputs, output_stems
 
     for rel in ("a/x.mp4", "a/y.MOV", "a/notes.txt", "b/x.mp4"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from sasmamba_cli.engines.ray_engine import KILL_ONCE_ENV, RayOptions, RayReporter, run_ray  # noqa: E402
-from sasmamba_cli.pipeline.batch import run_batch  # noqa: E402
+from sasmamba_cli.batch import run_batch  # noqa: E402
 from sasmamba_cli.pipeline.run import LiftPipeline, LiftSettings  # noqa: E402
 
 SETTINGS = LiftSettings(weights="sasmamba_xs", formats=("json", "npz", "csv"), device="cpu")

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from sasmamba_cli.errors import InputError
-from sasmamba_cli.export.result_io import save_result
+from sasmamba_cli.pipeline.result import write_json
 from sasmamba_cli.export.synthetic import synthetic_result
 from sasmamba_cli.render.compose import render_result, render_result_stats
 from sasmamba_cli.render.video_io import VideoWriter, fps_fraction, probe, read_frames
@@ -89,7 +89,7 @@ def test_render_command(tmp_path):
     def _noop():
         pass
 
-    save_result(synthetic_result(8, 1, width=W, height=H, fps=25.0), tmp_path / "clip.json")
+    write_json(synthetic_result(8, 1, width=W, height=H, fps=25.0), tmp_path / "clip.json")
     video = _make_video(tmp_path / "clip.mp4", 8)
     r = CliRunner().invoke(app, ["render", str(tmp_path / "clip.json"), "--video", str(video), "--no-summary"])
     assert r.exit_code == 0, r.output

@@ -204,7 +204,7 @@ def test_bvh_export_of_an_unstable_case_reproduces_positions(tmp_path):
     (pos, _), _ = case_spine_opposed()
     res = synthetic_result(T, 1, seed=5)
     cam = (pos / 100.0) @ np.diag([1.0, -1.0, -1.0]) + [0.0, 0.0, 4.0]
-    track = dataclasses.replace(res.tracks[0], joints_3d=cam - cam[:, :1], root_3d=cam[:, 0])
+    track = dataclasses.replace(res.tracks[0], joints_3d_m=cam - cam[:, :1], root_3d_m=cam[:, 0])
     (w,) = write_result_bvh(res.with_tracks([track]), tmp_path)
     assert w.report.max_error_mm.max() < 0.01
     assert w.report.solver_max_mm < 0.01

@@ -1,4 +1,4 @@
-"""Training: metrics (``training/metrics.py``), the loss (``training/losses.py``) and the training
+"""Training: metrics (``sasmamba_cli/metrics.py``), the loss (``training/losses.py``) and the training
 loop with checkpoints and resume (``training/trainer.py``, ``sasmamba train``)."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sasmamba_cli.errors import InputError
-from sasmamba_cli.training import metrics as M
+from sasmamba_cli import metrics as M
 
 LOG_HEADER = ["step", "epoch", "samples", "lr", "loss", "mpjpe_mm", "n_mpjpe_mm", "velocity_mm",
               "sec_per_step", "train_minutes", "val_mpjpe_mm", "val_p_mpjpe_mm"]
@@ -561,3 +561,20 @@ def test_worker_processes_end_with_the_run_also_when_it_fails(data_files, tmp_pa
     with pytest.raises(RuntimeError, match="validation failed"):
         _train(_cfg(data_files, tmp_path / "fails", epochs=1, workers=2))
     assert multiprocessing.active_children() == []
+
+
+def test_a_missing_or_corrupt_init_weights_is_bad_input(tmp_path):
+    """train's init_weights goes through the one --weights resolver: the same InputError (exit 2)
+    as lift and eval give for the same mistake, not a traceback."""
+    from sasmamba_models import SasMambaLifter, preset
+    from sasmamba_models.checkpoint import save_checkpoint
+
+    from sasmamba_cli.training.trainer import warm_start
+
+    model = SasMambaLifter(preset("tiny", max_frames=27))
+    with pytest.raises(InputError, match="not found"):
+        warm_start(model, str(tmp_path / "nope"))
+    save_checkpoint(tmp_path / "w", model, window=27, fps=30)
+    (tmp_path / "w.safetensors").write_bytes(b"corrupt")
+    with pytest.raises(InputError, match="cannot load lifter weights"):
+        warm_start(model, str(tmp_path / "w"))

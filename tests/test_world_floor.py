@@ -101,7 +101,7 @@ def test_collinear_contacts_take_along_line_tilt_from_contacts_and_sideways_from
 def _sliding(res, speed_m_s=3.0):
     """Every joint moved sideways at ``speed_m_s``: no ankle is ever slow, so no contact."""
     t = res.tracks[0]
-    shift = np.arange(t.num_frames)[:, None] / res.source.fps * np.array([speed_m_s, 0.0, 0.0])
+    shift = np.arange(t.length)[:, None] / res.source.fps * np.array([speed_m_s, 0.0, 0.0])
     return [t.positions_camera_m() + shift[:, None]]
 
 
@@ -250,11 +250,11 @@ def test_few_frames_of_the_walk_fall_back(mocap_cam):
 
 def test_bvh_export_of_the_walk_uses_the_floor(mocap_cam, tmp_path):
     from sasmamba_cli.export.formats import export_result
-    from sasmamba_cli.mocap.bvh import forward_kinematics, read_bvh
+    from sasmamba_cli.export.bvh_read import forward_kinematics, read_bvh
 
     w, cam, _ = mocap_cam["walk_turn"]
     base = synthetic_result(len(cam), 1)
-    track = dataclasses.replace(base.tracks[0], joints_3d=cam - cam[:, :1], root_3d=cam[:, 0].copy())
+    track = dataclasses.replace(base.tracks[0], joints_3d_m=cam - cam[:, :1], root_3d_m=cam[:, 0].copy())
     res = base.with_tracks([track])
     summary = export_result(res, tmp_path, ["bvh"], stem="walk")
     side = json.loads((tmp_path / "walk_bvh_report.json").read_text())
@@ -272,12 +272,12 @@ def test_export_command_level_option(tmp_path):
     from typer.testing import CliRunner
 
     from sasmamba_cli.commands import export
-    from sasmamba_cli.export.result_io import save_result
+    from sasmamba_cli.pipeline.result import write_json
 
     app = typer.Typer()
     export.register(app)
     app.command("noop")(lambda: None)                                 # keeps `export` a sub-command
-    save_result(synthetic_result(20, 1, seed=1), tmp_path / "clip.json")
+    write_json(synthetic_result(20, 1, seed=1), tmp_path / "clip.json")
     for level, used in (("floor", "torso"), ("none", "none")):        # synthetic motion: no contacts
         out = tmp_path / level
         r = CliRunner().invoke(app, ["export", str(tmp_path / "clip.json"), "--level", level, "--out", str(out)])

@@ -1,7 +1,6 @@
 """`sasmamba eval-h36m`: the papers' Human3.6M protocol on files the user holds."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -42,7 +41,7 @@ def eval_h36m_cmd(
     from rich.table import Table
 
     from ..errors import SasmambaError
-    from ..export.atomic import write_text
+    from .report import emit_json
     from ..mocap.h36m_protocol import evaluate_sequences, lifter_predictor, read_paired_sequences
     from ..pipeline.lifting import load_lifter
     from ..training.trainer import resolve_device
@@ -58,10 +57,7 @@ def eval_h36m_cmd(
     res.update({"protocol": "Human3.6M, 2D from the given file, camera-space root-relative 3D, mm",
                 "subjects": subjects, "flip_tta": flip_tta, "weights": str(lifter.weights_path),
                 "weights_sha256": lifter.metadata.get("weights_sha256"), "positions_2d": positions_2d.name})
-    if out:
-        write_text(out, json.dumps(res, indent=2) + "\n")
-    if as_json:
-        typer.echo(json.dumps(res, indent=2))
+    if emit_json(res, out, as_json):
         return
     t = Table(title=f"Human3.6M {subjects}: {res['sequences']} sequences, {res['frames']} frames, mm")
     for col in ("action", "frames", "MPJPE (P1)", "P-MPJPE (P2)"):

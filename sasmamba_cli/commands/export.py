@@ -89,7 +89,7 @@ def export_cmd(
     from ..errors import SasmambaError
     from ..export.bvh import BvhOptions
     from ..export.formats import export_result
-    from ..export.result_io import load_result
+    from ..pipeline.result import load_result
 
     try:
         res = load_result(result)

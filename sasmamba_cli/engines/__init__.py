@@ -1,1 +1,2 @@
-"""Engines that run the per-clip work (pipeline.batch.process_clip): local (pipeline.batch.run_batch) and Ray (ray_engine)."""
+"""Engines that run the per-clip work (:func:`sasmamba_cli.batch.process_clip`) somewhere else:
+Ray (``ray_engine``); the local one is :func:`sasmamba_cli.batch.run_batch`."""

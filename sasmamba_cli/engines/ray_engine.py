@@ -3,11 +3,11 @@
 Design (Ray's actor-pool pattern for batch inference, kept small):
 
 - the **driver** (the ``sasmamba lift`` process) lists the clips and applies the local batch's
-  resume rule (:func:`sasmamba_cli.pipeline.batch.pending_clip`: same settings hash, same source
+  resume rule (:func:`sasmamba_cli.batch.pending_clip`: same settings hash, same source
   fingerprint, every listed output present); only pending clips are sent out;
 - a pool of ``workers`` **actors** (:class:`LiftWorker`), each reserving ``cpus_per_worker`` CPUs
   and ``gpus_per_worker`` GPUs, loads the detector and the lifter **once** and processes whole
-  clips with :func:`sasmamba_cli.pipeline.batch.process_clip`, the local engine's own function:
+  clips with :func:`sasmamba_cli.batch.process_clip`, the local engine's own function:
   the outputs are the local engine's, written atomically by the worker into ``--out``;
 - **tasks carry paths and settings, never frames**: inputs and ``--out`` must be on storage that
   every node sees at the same path (NFS, a mounted bucket); a worker that cannot read an input or
@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import InputError
-from ..pipeline.batch import ClipSummary, check_output_dir, output_stems, pending_clip
+from ..batch import ClipSummary, check_output_dir, output_stems, pending_clip
 
 RAY_INSTALL = 'pip install "sasmamba[ray]"  (from a checkout: pip install ".[ray]")'
 #: fault injection for tests: a worker that finds this file at the start of a clip deletes it and
@@ -82,7 +82,7 @@ class LiftWorker:
 
         import torch
 
-        from ..pipeline.batch import process_clip
+        from ..batch import process_clip
 
         flag = os.environ.get(KILL_ONCE_ENV)
         if flag and Path(flag).exists():
@@ -114,10 +114,12 @@ class RayReporter:
     def clip_retried(self, path: str, attempt: int, reason: str) -> None: ...
 
 
+# long on purpose: the driver's loop (submit, collect, retry a lost worker, report) keeps one
+# table of clips in flight; its pieces that stand alone are the functions above
 def run_ray(settings, inputs: list[Path], out_dir: Path, *, keypoints_mode: bool = False, resume: bool = True,
             options: RayOptions = RayOptions(), reporter: RayReporter | None = None,
             driver_pipeline=None, worker_env: dict | None = None) -> list[ClipSummary]:
-    """Lift ``inputs`` on Ray; rows in input order (as :func:`sasmamba_cli.pipeline.batch.run_batch`)."""
+    """Lift ``inputs`` on Ray; rows in input order (as :func:`sasmamba_cli.batch.run_batch`)."""
     ray = import_ray()
     from ..pipeline.run import LiftPipeline
 

@@ -1,1 +1,2 @@
-"""sasmamba_cli.export"""
+"""Outputs beyond the lift itself: the writer registry (``formats``), the BVH solver, writer and
+reader, the FK-consistent stage, verification. See docs/export.md."""

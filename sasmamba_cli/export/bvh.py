@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from . import atomic
+from .. import atomic
 from .geometry import choose_order, matrices_to_euler_continuous
-from .result_io import Result, as_result
+from ..pipeline.result import ClipResult, as_result
 from .rig import Rig, children_of, rig_spec
 from .solve import Motion
 from .track_rig import SolvedTrack, solve_result
@@ -186,7 +186,7 @@ class BvhExport:
     orders: tuple[str, ...] = ()
 
 
-def write_result_bvh(result: Result, out_dir: str | Path, *, stem: str | None = None,
+def write_result_bvh(result: ClipResult, out_dir: str | Path, *, stem: str | None = None,
                      options: BvhOptions | None = None) -> list[BvhExport]:
     """Write one BVH per track into ``out_dir``; returns what was written (with reports)."""
     options = options or BvhOptions()
@@ -216,10 +216,10 @@ def write_result_bvh(result: Result, out_dir: str | Path, *, stem: str | None = 
     return out
 
 
-def export_result_bvh(result: Result | dict | str | Path, out_dir: str | Path, **options) -> list[Path]:
+def export_result_bvh(result: ClipResult | dict | str | Path, out_dir: str | Path, **options) -> list[Path]:
     """Write one BVH per track of ``result`` into ``out_dir`` and return their paths.
 
-    ``result`` may be a :class:`Result`, the result dict or a path to the result JSON.
+    ``result`` may be a :class:`ClipResult`, the result dict or a path to the result JSON.
     Options (keywords): ``naming``, ``order``, ``root``, ``level``, ``align``, ``verify`` (see
     :class:`BvhOptions`) and ``stem`` (file name prefix; default: the source video's name).
     """

@@ -318,9 +318,9 @@ def _ransac(points: np.ndarray, up: np.ndarray) -> np.ndarray:
     return best
 
 
-def _refit(points: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, str, float]:
-    """Normal, shape and offset of the footprint-weighted least-squares plane through ``points``
-    (m >= 3, cm); the offset is along the returned normal as given (not yet oriented)."""
+def _refit(points: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, str, np.ndarray]:
+    """Normal (3,) (not yet oriented), shape ('plane' | 'line' | 'point') and centre (3,) cm (the
+    footprint-weighted mean) of the least-squares plane through ``points`` (m >= 3, cm)."""
     w = footprint_weights(points, up)
     mean = (w[:, None] * points).sum(axis=0) / w.sum()
     _, s, vt = np.linalg.svd((points - mean) * np.sqrt(w)[:, None], full_matrices=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..mocap.bvh import axis_rotation as _axis_rotation
+from .bvh_read import axis_rotation as _axis_rotation
 
 EPS = 1e-9
 AXES = {"X": 0, "Y": 1, "Z": 2}
@@ -145,7 +145,7 @@ def continuous_frames(primary: np.ndarray, secondary: np.ndarray, scale=1.0,
 
 def axis_rotation(axis: str, angle: np.ndarray) -> np.ndarray:
     """Rotation matrices ``(..., 3, 3)`` about axis ``'X' | 'Y' | 'Z'`` by ``angle`` (radians);
-    the same convention as the BVH reader (one implementation: :func:`mocap.bvh.axis_rotation`)."""
+    the same convention as the BVH reader (one implementation: :func:`.bvh_read.axis_rotation`)."""
     return _axis_rotation(AXES[axis], np.asarray(angle, dtype=np.float64))
 
 

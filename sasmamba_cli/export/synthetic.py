@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..pipeline.result import SCHEMA, SCHEMA_VERSION, ClipResult, TrackResult
 from ..skeleton import H36M
 from .geometry import euler_to_matrix
-from .result_io import SCHEMA, SCHEMA_VERSION, Result, Source, Track
 from .rig import Rig, rig_spec
 from .solve import Motion, forward_kinematics
 from .world import FLIP
@@ -69,7 +69,7 @@ def random_motion(n_frames: int, rng: np.random.Generator, fps: float = 30.0,
 def synthetic_result(n_frames: int = 60, n_tracks: int = 1, *, seed: int = 0, fps: float = 30.0,
                      width: int = 640, height: int = 480, first_frame: int = 0,
                      camera_tilt_deg: float = 10.0, distance_m: float = 4.0,
-                     anatomical: bool = False) -> Result:
+                     anatomical: bool = False) -> ClipResult:
     """A valid result whose tracks are exact FK of random motions on :func:`reference_rig` rigs.
 
     The camera looks at the people from ``distance_m`` with a pitch of ``camera_tilt_deg``;
@@ -91,12 +91,13 @@ def synthetic_result(n_frames: int = 60, n_tracks: int = 1, *, seed: int = 0, fp
         conf = np.full((n_frames, 17), 0.9)
         kp = np.concatenate([uv, conf[..., None]], axis=-1)
         frames = np.arange(first_frame, first_frame + n_frames)
-        tracks.append(Track(k + 1, frames, kp, kp.copy(), cam - cam[:, :1], cam[:, 0].copy(), conf,
-                            np.zeros(n_frames, bool)))
-    meta = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION,
-            "units": {"joints_3d": "m", "root_3d": "m", "keypoints_2d": "px"},
-            "axes": {"x": "right", "y": "down", "z": "forward"},
-            "skeleton": {"name": "h36m17", "joint_names": list(H36M.names), "parents": list(H36M.parents)},
-            "model": {"name": "synthetic"}, "detector": {"name": "synthetic"}, "settings": {}}
-    src = Source("synthetic.mp4", float(fps), first_frame + n_frames, width, height, 0)
-    return Result(src, H36M.names, H36M.parents, tuple(tracks), meta)
+        tracks.append(TrackResult(k + 1, frames, kp, kp.copy(), np.full((n_frames, 4), np.nan), cam - cam[:, :1],
+                                  cam[:, 0].copy(), conf, np.zeros(n_frames, bool), 1.0))
+    header = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+              "source": {"path": "synthetic.mp4", "fps": float(fps), "frame_count": first_frame + n_frames,
+                         "width": width, "height": height, "rotation": 0},
+              "units": {"joints_3d": "m", "root_3d": "m", "keypoints_2d": "px"},
+              "axes": {"x": "right", "y": "down", "z": "forward"},
+              "skeleton": {"name": "h36m17", "joint_names": list(H36M.names), "parents": list(H36M.parents)},
+              "model": {"name": "synthetic"}, "detector": {"name": "synthetic"}, "settings": {}}
+    return ClipResult(header, tracks)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SasmambaError
-from ..mocap.bvh import forward_kinematics, read_bvh
+from .bvh_read import forward_kinematics, read_bvh
 from ..skeleton import H36M
 from .rig import bone_lengths_cm
 from .solve import Motion

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .bvh import axis_rotation
+from ..export.bvh_read import axis_rotation
 
 _AX = {"x": 0, "y": 1, "z": 2}
 

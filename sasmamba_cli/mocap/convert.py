@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import InputError
 from .dataset import Clip
-from .resample import resample
+from ..pipeline.resample import resample
 from .rigs import Rig, apply_rig
 
 
@@ -43,7 +43,7 @@ def fk_file(path: Path, rig: Rig) -> tuple[tuple[str, ...], np.ndarray, np.ndarr
     """Read + FK one file: joint names, positions (F, J, 3) file units, rotations (F, J, 3, 3),
     header fps (None when the format has none)."""
     if rig.format == "bvh":
-        from .bvh import forward_kinematics_full, read_bvh
+        from ..export.bvh_read import forward_kinematics_full, read_bvh
 
         m = read_bvh(path)
         pos, rot = forward_kinematics_full(m)

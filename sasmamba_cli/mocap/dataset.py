@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import InputError
 
 META_KEYS = ("clip_id", "source", "subject", "group", "licence")
@@ -104,22 +104,13 @@ def from_clips(clips: list[Clip], fps: float) -> MocapDataset:
 
 
 def save_dataset(ds: MocapDataset, path: str | os.PathLike) -> None:
-    """Write the npz atomically (temp file in the same folder, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            extra = {"kp2d_px": ds.kp2d_px.astype(np.float32), "image_wh": ds.image_wh.astype(np.int64)} \
-                if ds.paired else {}
-            np.savez(f, h36m_mm=ds.h36m_mm.astype(np.float32), coco_mm=ds.coco_mm.astype(np.float32),
-                     clip_start=ds.clip_start.astype(np.int64), fps=np.float64(ds.fps),
-                     **{m: np.asarray(getattr(ds, m), dtype=np.str_) for m in META_KEYS}, **extra)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write the npz atomically (:mod:`sasmamba_cli.atomic`)."""
+    extra = {"kp2d_px": ds.kp2d_px.astype(np.float32), "image_wh": ds.image_wh.astype(np.int64)} \
+        if ds.paired else {}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, h36m_mm=ds.h36m_mm.astype(np.float32), coco_mm=ds.coco_mm.astype(np.float32),
+                 clip_start=ds.clip_start.astype(np.int64), fps=np.float64(ds.fps),
+                 **{m: np.asarray(getattr(ds, m), dtype=np.str_) for m in META_KEYS}, **extra)
 
 
 def load_dataset(path: str | os.PathLike) -> MocapDataset:

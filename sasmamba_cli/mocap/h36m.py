@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from .dataset import Clip, MocapDataset, from_clips
-from .resample import resample
+from ..pipeline.resample import resample
 
 #: H36M 32-joint layout -> H36M-17 (VideoPose3D / MotionBERT convention).
 H36M32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import InputError
 from .dataset import MocapDataset
 from .h36m import H36M_FPS, H36M_LICENCE, action_group
-from .resample import resample
+from ..pipeline.resample import resample
 
 TEST_SUBJECTS = ("S9", "S11")
 
@@ -165,7 +165,7 @@ def evaluate_sequences(predict: Callable[[Sequence], np.ndarray], seqs: list[Seq
     Returns ``{"mpjpe": mm, "p_mpjpe": mm, "per_action": {action: {"mpjpe", "p_mpjpe", "frames"}},
     "sequences": n, "frames": n}``; both overall numbers are means over actions of the per-action
     means over frames."""
-    from ..training.metrics import mpjpe, p_mpjpe
+    from ..metrics import mpjpe, p_mpjpe
 
     acc: dict[str, list[np.ndarray]] = {}
     frames = 0

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import InputError, NoPersonError
 from .detect import FrameDetections, mask_keypoints
+from .result import result_from_dict
 from .scores import map_scores
 
 
@@ -139,86 +140,74 @@ def _frame_count(path: Path, raw_count, entries: list[dict]) -> int:
     return max(_count_value(path, raw_count), last + 1)
 
 
-def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = None,
-                   fps: float | None = None, kp_threshold: float = 0.0, scores: str = "raw") -> KeypointSource:
-    """Parse one of the accepted layouts into per-frame detections."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"keypoint file {path} not found; expected a JSON file (see --help)")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _bad(path, f"not valid JSON ({e})") from e
+def _from_result(path: Path, data: dict) -> tuple[dict, int, list[dict]]:
+    """A sasmamba result (read by the one reader) -> (meta, rotation, entries): the detected (not
+    interpolated) frames and joints of each track's COCO 2D, with its id and box."""
+    for t in data.get("tracks") or []:
+        if isinstance(t, dict) and t.get("keypoints_2d_coco") is None:
+            raise _bad(path, f"track {t.get('track_id')} has no keypoints_2d_coco")
+    res = result_from_dict(data, where=str(path))
+    src = res.source
+    meta = {"width": src.width, "height": src.height, "fps": src.fps, "frame_count": src.frame_count}
+    entries = []
+    for t in res.tracks:
+        coco = np.array(t.keypoints_2d_coco_px, dtype=np.float64)
+        if t.keypoints_coco_interpolated is not None:     # joints interpolated across a gap: not detections
+            coco[t.keypoints_coco_interpolated] = (np.nan, np.nan, 0.0)
+        for i in np.flatnonzero(~t.interpolated):
+            box = t.boxes_px[i]
+            entries.append({"frame": int(t.frames[i]), "keypoints": coco[i].reshape(-1).tolist(),
+                            "track_id": t.track_id, "xyxy": box.tolist() if np.isfinite(box).all() else None})
+    return meta, src.rotation, entries
+
+
+def _from_coco_dataset(path: Path, data: dict) -> tuple[dict, list[dict]]:
+    """A COCO dataset dict ``{images, annotations}`` -> (meta, entries with their frame index)."""
     meta: dict = {}
-    rotation = 0
-    if isinstance(data, dict) and data.get("schema") == "sasmamba-result":
-        layout = "sasmamba-result"
-        src = data.get("source") or {}
-        meta = {"width": src.get("width"), "height": src.get("height"), "fps": src.get("fps"),
-                "frame_count": src.get("frame_count")}
-        rotation = int(src.get("rotation") or 0)
-        entries = []
-        for t in data.get("tracks") or []:
-            coco = t.get("keypoints_2d_coco")
-            if coco is None:
-                raise _bad(path, f"track {t.get('track_id')} has no keypoints_2d_coco")
-            interp = t.get("interpolated") or [False] * len(t["frames"])
-            boxes = t.get("boxes_2d") or [None] * len(t["frames"])
-            joint_interp = t.get("keypoints_coco_interpolated") or [None] * len(t["frames"])
-            for f, kp, it, b, ji in zip(t["frames"], coco, interp, boxes, joint_interp):
-                if not it:
-                    if ji:                         # joints interpolated across a gap: not detections
-                        kp = [[None, None, 0.0] if flag else p for p, flag in zip(kp, ji)]
-                    entries.append({"frame": f, "keypoints": [v for p in kp for v in p], "track_id": t["track_id"],
-                                    "xyxy": b})
-    elif isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list):
-        layout = "coco-dataset"
-        images = data["images"]
-        order = sorted(range(len(images)), key=lambda i: images[i].get("id", i))
-        frame_of: dict = {}
-        for rank, i in enumerate(order):
-            im = images[i]
-            frame_of[im.get("id")] = int(im.get("frame_index", im.get("frame_id", rank)))
-            meta.setdefault("width", im.get("width"))
-            meta.setdefault("height", im.get("height"))
-        meta["fps"] = data.get("fps") or (data.get("info") or {}).get("fps")
-        # every image is a frame, with or without people on it (trailing empty frames count)
-        meta["frame_count"] = max(_count_value(path, data.get("frame_count")),
-                                  max(frame_of.values(), default=-1) + 1)
-        entries = []
-        for a in data["annotations"]:
-            if a.get("image_id") not in frame_of:
-                raise _bad(path, f"annotation {a.get('id')} refers to image_id {a.get('image_id')!r}, "
-                                 "which is not in 'images'")
-            entries.append({**a, "frame": frame_of[a["image_id"]]})
-    elif isinstance(data, list) or (isinstance(data, dict) and isinstance(data.get("annotations"), list)):
-        layout = "coco-results"
-        if isinstance(data, dict):
-            meta = {"width": data.get("width"), "height": data.get("height"), "fps": data.get("fps"),
-                    "frame_count": data.get("frame_count")}
-            data = data["annotations"]
-        entries = []
-        for i, a in enumerate(data):
-            if not isinstance(a, dict):
-                raise _bad(path, f"entry {i}: expected an object with 'keypoints', found {type(a).__name__}")
-            frame = a.get("frame", a.get("frame_index", a.get("image_id")))
-            if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
-                raise _bad(path, f"entry {i}: expected a non-negative integer 'image_id' or 'frame', found {frame!r}")
-            entries.append({**a, "frame": frame})
-        _one_based_ids(path, meta.get("frame_count"), entries)
-    else:
-        raise _bad(path, "unrecognised layout: expected a sasmamba result, a COCO dataset dict "
-                         "({images, annotations}) or a list of COCO result entries")
+    images = data["images"]
+    order = sorted(range(len(images)), key=lambda i: images[i].get("id", i))
+    frame_of: dict = {}
+    for rank, i in enumerate(order):
+        im = images[i]
+        frame_of[im.get("id")] = int(im.get("frame_index", im.get("frame_id", rank)))
+        meta.setdefault("width", im.get("width"))
+        meta.setdefault("height", im.get("height"))
+    meta["fps"] = data.get("fps") or (data.get("info") or {}).get("fps")
+    # every image is a frame, with or without people on it (trailing empty frames count)
+    meta["frame_count"] = max(_count_value(path, data.get("frame_count")),
+                              max(frame_of.values(), default=-1) + 1)
+    entries = []
+    for a in data["annotations"]:
+        if a.get("image_id") not in frame_of:
+            raise _bad(path, f"annotation {a.get('id')} refers to image_id {a.get('image_id')!r}, "
+                             "which is not in 'images'")
+        entries.append({**a, "frame": frame_of[a["image_id"]]})
+    return meta, entries
 
-    width, height = meta.get("width"), meta.get("height")
-    if image_size is not None:
-        width, height = image_size
-    if not (isinstance(width, (int, float)) and isinstance(height, (int, float)) and width > 0 and height > 0):
-        raise _bad(path, f"image size unknown (found width={width!r}, height={height!r}); pass --image-size WxH")
-    fps_v = fps or meta.get("fps")
-    if not (isinstance(fps_v, (int, float)) and math.isfinite(fps_v) and fps_v > 0):
-        raise _bad(path, f"frame rate unknown (found {fps_v!r}); pass --fps")
 
+def _from_coco_results(path: Path, data: list | dict) -> tuple[dict, list[dict]]:
+    """COCO result entries (a list, or ``{width, height, fps, annotations}``) -> (meta, entries)."""
+    meta: dict = {}
+    if isinstance(data, dict):
+        meta = {"width": data.get("width"), "height": data.get("height"), "fps": data.get("fps"),
+                "frame_count": data.get("frame_count")}
+        data = data["annotations"]
+    entries = []
+    for i, a in enumerate(data):
+        if not isinstance(a, dict):
+            raise _bad(path, f"entry {i}: expected an object with 'keypoints', found {type(a).__name__}")
+        frame = a.get("frame", a.get("frame_index", a.get("image_id")))
+        if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+            raise _bad(path, f"entry {i}: expected a non-negative integer 'image_id' or 'frame', found {frame!r}")
+        entries.append({**a, "frame": frame})
+    _one_based_ids(path, meta.get("frame_count"), entries)
+    return meta, entries
+
+
+def _detections(path: Path, entries: list[dict], width: float, height: float, kp_threshold: float,
+                scores: str) -> tuple[dict[int, FrameDetections], dict[int, np.ndarray] | None, int]:
+    """Entries -> (frame -> detections, frame -> track ids or None, keypoints dropped as far
+    outside the image)."""
     per_frame: dict[int, list] = defaultdict(list)
     out_of_range = 0
     has_ids = bool(entries) and all(e.get("track_id") is not None for e in entries)
@@ -241,20 +230,53 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
         per_frame[int(e["frame"])].append((kp, box, score, e.get("track_id")))
     detections: dict[int, FrameDetections] = {}
     ids: dict[int, np.ndarray] = {}
-    n_valid = 0
     for f in sorted(per_frame):
         people = [p for p in per_frame[f] if np.all(np.isfinite(p[1]))]
         if not people:
             continue
         kps = np.stack([p[0] for p in people])
         kps[..., 2] = map_scores(kps[..., 2], scores)               # the backend's score -> confidence
-        det = mask_keypoints(np.stack([p[1] for p in people]), np.array([p[2] for p in people]),
-                             kps, max(kp_threshold, 1e-12))
-        n_valid += int((det.keypoints_px[..., 2] > 0).sum())
-        detections[f] = det
+        detections[f] = mask_keypoints(np.stack([p[1] for p in people]), np.array([p[2] for p in people]),
+                                       kps, max(kp_threshold, 1e-12))
         if has_ids:
             ids[f] = np.array([int(p[3]) for p in people])
-    if n_valid == 0:
+    return detections, (ids if has_ids else None), out_of_range
+
+
+def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = None,
+                   fps: float | None = None, kp_threshold: float = 0.0, scores: str = "raw") -> KeypointSource:
+    """Parse one of the accepted layouts into per-frame detections."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"keypoint file {path} not found; expected a JSON file (see --help)")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _bad(path, f"not valid JSON ({e})") from e
+    rotation = 0
+    if isinstance(data, dict) and data.get("schema") == "sasmamba-result":
+        layout = "sasmamba-result"
+        meta, rotation, entries = _from_result(path, data)
+    elif isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list):
+        layout = "coco-dataset"
+        meta, entries = _from_coco_dataset(path, data)
+    elif isinstance(data, list) or (isinstance(data, dict) and isinstance(data.get("annotations"), list)):
+        layout = "coco-results"
+        meta, entries = _from_coco_results(path, data)
+    else:
+        raise _bad(path, "unrecognised layout: expected a sasmamba result, a COCO dataset dict "
+                         "({images, annotations}) or a list of COCO result entries")
+
+    width, height = meta.get("width"), meta.get("height")
+    if image_size is not None:
+        width, height = image_size
+    if not (isinstance(width, (int, float)) and isinstance(height, (int, float)) and width > 0 and height > 0):
+        raise _bad(path, f"image size unknown (found width={width!r}, height={height!r}); pass --image-size WxH")
+    fps_v = fps or meta.get("fps")
+    if not (isinstance(fps_v, (int, float)) and math.isfinite(fps_v) and fps_v > 0):
+        raise _bad(path, f"frame rate unknown (found {fps_v!r}); pass --fps")
+    detections, ids, out_of_range = _detections(path, entries, width, height, kp_threshold, scores)
+    if not any((d.keypoints_px[..., 2] > 0).any() for d in detections.values()):
         extra = (f" ({out_of_range} keypoints lay more than {OUT_OF_RANGE_MARGIN:.0%} of the image size "
                  f"outside the {int(width)}x{int(height)} image and were dropped: check the coordinates' units "
                  "and --image-size)") if out_of_range else ""
@@ -262,4 +284,4 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
                             f"score > 0 for some joints, found none{extra}")
     frame_count = _frame_count(path, meta.get("frame_count"), entries)
     return KeypointSource(path, int(width), int(height), float(fps_v), frame_count, rotation, layout,
-                          detections, ids if has_ids else None, out_of_range)
+                          detections, ids, out_of_range)

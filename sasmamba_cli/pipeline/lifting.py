@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import InputError
 from ..weights import require_default_weights, resolve_weights
 from ..skeleton import flip_h36m, lifter_input
+from .resample import resample_back, resample_keypoints
 from .roll import rotate_camera_z, rotate_keypoints, torso_roll
 from .windows import cut_windows, merge_windows, plan_windows
 
@@ -47,13 +48,17 @@ def plain_fp32_on_cuda(device) -> None:
         torch.backends.cudnn.allow_tf32 = False
 
 
-def load_lifter(weights: str | Path | None, device: str = "cpu") -> LoadedLifter:
-    """Load ``weights`` (``X``, ``X.json`` or ``X.safetensors``) or the shipped default."""
+def load_weights(weights: str | Path | None, device: str = "cpu") -> tuple[object, dict, Path]:
+    """The one ``--weights`` resolver and loader (``lift``, ``eval``, ``eval-h36m``, ``train``'s
+    ``init_weights``): ``weights`` is a path (``X``, ``X.json`` or ``X.safetensors``), the name of a
+    bundled checkpoint (``sasmamba_cmu``) or None (the shipped default). Returns ``(model on
+    device, metadata card, the resolved path)``. Every mistake, a missing file, a card without its
+    weights or weights without their card, a corrupt or mismatching checkpoint, is an
+    :class:`InputError` (exit code 2)."""
     from sasmamba_models.checkpoint import CheckpointError, load_checkpoint, paths_for
 
     if weights is None:
         path = require_default_weights()
-        wpath, mpath = paths_for(path)
     else:
         path = resolve_weights(weights)                   # a path, or a bundled name (sasmamba_cmu)
         wpath, mpath = paths_for(path)
@@ -73,6 +78,15 @@ def load_lifter(weights: str | Path | None, device: str = "cpu") -> LoadedLifter
         model, meta = load_checkpoint(path, map_location=device)
     except CheckpointError as e:
         raise InputError(f"cannot load lifter weights: {e}") from e
+    return model, meta, Path(path)
+
+
+def load_lifter(weights: str | Path | None, device: str = "cpu") -> LoadedLifter:
+    """Load ``weights`` (:func:`load_weights`) on ``device``, ready to lift."""
+    from sasmamba_models.checkpoint import paths_for
+
+    model, meta, path = load_weights(weights, device)
+    wpath, mpath = paths_for(path)
     cfg = meta.get("config", {})
     in_chans = int(cfg.get("in_chans", 2))
     window = int(meta.get("window") or cfg.get("max_frames") or 0)
@@ -84,38 +98,6 @@ def load_lifter(weights: str | Path | None, device: str = "cpu") -> LoadedLifter
     fps = meta.get("fps")
     return LoadedLifter(model, meta, wpath, str(meta.get("arch", "sasmamba")), in_chans, window,
                         float(fps) if fps else None, device)
-
-
-def resample_keypoints(kp: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
-    """Resample ``kp (T, J, 3)`` x, y, conf (missing: conf 0) from ``src_fps`` to ``dst_fps``.
-
-    Linear in time; a resampled joint is valid only when both neighbouring source samples are;
-    its confidence is the smaller of the two. Output length ``floor((T-1) * dst/src) + 1``.
-    """
-    t_src = kp.shape[0]
-    n = int(np.floor((t_src - 1) * dst_fps / src_fps + 1e-9)) + 1
-    pos = np.arange(n) * (src_fps / dst_fps)
-    i0 = np.clip(np.floor(pos).astype(int), 0, t_src - 1)
-    i1 = np.clip(i0 + 1, 0, t_src - 1)
-    a = (pos - i0)[:, None, None]
-    valid = kp[..., 2] > 0
-    both = valid[i0] & (valid[i1] | (a[..., 0] < 1e-9))
-    xy = np.nan_to_num(kp[i0, :, :2]) * (1 - a) + np.nan_to_num(kp[i1, :, :2]) * a
-    xy = np.where((a[..., 0] < 1e-9)[..., None], np.nan_to_num(kp[i0, :, :2]), xy)
-    conf = np.where(a[..., 0] < 1e-9, kp[i0, :, 2], np.minimum(kp[i0, :, 2], kp[i1, :, 2]))
-    out = np.concatenate([xy, conf[..., None]], axis=-1)
-    out[~both] = np.array([np.nan, np.nan, 0.0])
-    return out
-
-
-def resample_back(x: np.ndarray, src_fps: float, dst_fps: float, length: int) -> np.ndarray:
-    """Inverse of :func:`resample_keypoints` for dense data: ``x (n, ...)`` sampled at ``dst_fps``
-    -> ``(length, ...)`` at ``src_fps`` (linear; holds the last value past the end)."""
-    pos = np.arange(length) * (dst_fps / src_fps)
-    i0 = np.clip(np.floor(pos).astype(int), 0, x.shape[0] - 1)
-    i1 = np.clip(i0 + 1, 0, x.shape[0] - 1)
-    a = np.clip(pos - i0, 0, 1).reshape((-1,) + (1,) * (x.ndim - 1))
-    return x[i0] * (1 - a) + x[i1] * a
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,36 @@
-"""Results: per-clip dataclasses and their JSON / NPZ / CSV forms (schema ``sasmamba-result`` v1).
+"""The one result model: per-clip dataclasses, their dict / JSON form, the one reader, and the
+NPZ / CSV writers (schema ``sasmamba-result`` v1).
 
-The JSON Schema is ``sasmamba_cli/data/result_schema_v1.json``; docs/output_format.md explains
-every field. Missing 2D coordinates are ``null`` in JSON, NaN in NPZ and empty cells in CSV,
-always with confidence 0. Every write is atomic (temporary file in the same folder +
-``os.replace``). Reading a result back is :mod:`sasmamba_cli.export.result_io`'s job.
+Everything that holds a lift result in memory uses :class:`ClipResult` / :class:`TrackResult`:
+the pipeline makes them, every exporter (JSON, NPZ, CSV, BVH, ``sasmamba export``), the render
+and the FK-consistent stage take them, and :func:`result_from_dict` / :func:`load_result` (the one
+reader, validating, with messages that say what was expected) make them from a JSON written
+before. The JSON Schema is ``sasmamba_cli/data/result_schema_v1.json``; docs/output_format.md
+explains every field. Missing 2D coordinates are NaN in memory (with confidence 0), ``null`` in
+JSON, NaN in NPZ and empty cells in CSV. Every write is atomic (temporary file in the same folder +
+``os.replace``).
 """
 from __future__ import annotations
 
 import io
 import itertools
 import json
-import os
+import math
 import re
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..atomic import write_bytes, write_pieces
+from ..errors import InputError
 from ..skeleton import H36M
 
 SCHEMA = "sasmamba-result"
 SCHEMA_VERSION = 1
+NUM_JOINTS = 17
 AXES = {"frame": "camera", "x": "right", "y": "down", "z": "forward", "origin": "camera centre",
         "handedness": "right-handed"}
 UNITS = {"joints_3d": "m", "root_3d": "m", "keypoints_2d": "px", "keypoints_2d_coco": "px", "boxes_2d": "px",
@@ -65,19 +73,60 @@ class TrackResult:
 
     @property
     def length(self) -> int:
+        """Number of frames ``n``."""
         return int(self.frames.shape[0])
+
+    def positions_camera_m(self) -> np.ndarray:
+        """(n, 17, 3) absolute joint positions in camera metres (``root_3d_m + joints_3d_m``)."""
+        return np.asarray(self.root_3d_m)[:, None, :] + np.asarray(self.joints_3d_m)
+
+
+@dataclass(frozen=True)
+class Source:
+    """The input a result was lifted from (the header's ``source`` block): ``path`` as given,
+    ``fps`` frames per second, ``frame_count`` frames of the whole input, ``width`` x ``height``
+    pixels as displayed, ``rotation`` degrees of the container's rotation metadata (applied)."""
+
+    path: str
+    fps: float
+    frame_count: int
+    width: int
+    height: int
+    rotation: int = 0
+
+    @classmethod
+    def from_header(cls, src: dict) -> "Source":
+        """The header's ``source`` block -> :class:`Source` (KeyError / TypeError / ValueError when
+        a field is missing or not a number)."""
+        return cls(str(src.get("path", "")), float(src["fps"]), int(src["frame_count"]), int(src["width"]),
+                   int(src["height"]), int(src.get("rotation", 0) or 0))
 
 
 @dataclass(frozen=True)
 class ClipResult:
-    """Everything written for one clip; ``header`` holds the JSON fields other than ``tracks``."""
+    """Everything written for one clip; ``header`` holds the JSON's top-level fields other than
+    ``tracks``, in file order (``schema``, ``source``, ``units``, ``model``, ``settings``, ...)."""
 
     header: dict
     tracks: list[TrackResult] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
+        """Frames per second of the input (``source.fps``)."""
         return float(self.header["source"]["fps"])
+
+    @property
+    def source(self) -> Source:
+        """The header's ``source`` block as a :class:`Source`."""
+        return Source.from_header(self.header["source"])
+
+    def to_dict(self) -> dict:
+        """The JSON form (:func:`result_to_dict`)."""
+        return result_to_dict(self)
+
+    def with_tracks(self, tracks, **header_updates) -> "ClipResult":
+        """A copy with ``tracks`` and the header's top-level keys updated by ``header_updates``."""
+        return ClipResult({**self.header, **header_updates}, list(tracks))
 
 
 def _nested(a: np.ndarray, decimals: int, conf_decimals: int | None = None):
@@ -118,75 +167,160 @@ def result_to_dict(r: ClipResult) -> dict:
     return {**r.header, "tracks": [track_to_dict(t) for t in r.tracks]}
 
 
-def _array(v, shape_tail: tuple[int, ...], n: int, name: str) -> np.ndarray:
-    """Nested lists (``None`` = missing) -> float64 array with NaN, shape-checked."""
+# --- the one reader -------------------------------------------------------------------------
+
+def _err(where: str, expected: str, found: Any, fix: str = "") -> InputError:
+    return InputError(f"{where}: expected {expected}, found {found}" + (f". {fix}" if fix else ""))
+
+
+def _array(obj: dict, key: str, shape: tuple, where: str, *, dtype=np.float64, optional: bool = False):
+    """``obj[key]`` as an array of ``shape`` (None = any length; JSON null -> NaN for floats), or
+    None when the key is absent and ``optional``."""
+    if obj.get(key) is None:
+        if optional:
+            return None
+        raise _err(where, f"a '{key}' field", "none", "Re-run `sasmamba lift` to write a complete result.")
     try:
-        a = np.array(v, dtype=np.float64)                 # None -> NaN
-    except (TypeError, ValueError):
-        a = np.empty(0)
-    if a.shape != (n,) + shape_tail:
-        raise ValueError(f"{name}: expected shape {(n,) + shape_tail}, found {a.shape}")
+        a = np.array(obj[key], dtype=dtype)
+    except (ValueError, TypeError) as e:
+        raise _err(f"{where}.{key}", "a numeric array", f"unparseable data ({e})") from e
+    if a.ndim != len(shape) or any(s is not None and s != f for s, f in zip(shape, a.shape)):
+        exp = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
+        raise _err(f"{where}.{key}", f"shape {exp}", f"shape {a.shape}")
     return a
 
 
-def track_from_dict(d: dict) -> TrackResult:
-    """Inverse of :func:`track_to_dict` (JSON ``null`` -> NaN)."""
-    n = len(d["frames"])
-    return TrackResult(
-        track_id=int(d["track_id"]), frames=np.asarray(d["frames"], dtype=np.int64),
-        keypoints_2d_px=_array(d["keypoints_2d"], (17, 3), n, "keypoints_2d"),
-        keypoints_2d_coco_px=_array(d.get("keypoints_2d_coco", np.full((n, 17, 3), None).tolist()), (17, 3), n,
-                                    "keypoints_2d_coco"),
-        boxes_px=_array(d.get("boxes_2d", np.full((n, 4), None).tolist()), (4,), n, "boxes_2d"),
-        joints_3d_m=_array(d["joints_3d"], (17, 3), n, "joints_3d"),
-        root_3d_m=_array(d["root_3d"], (3,), n, "root_3d"),
-        confidence=_array(d["confidence"], (17,), n, "confidence"),
-        interpolated=np.asarray(d.get("interpolated", [False] * n), dtype=bool),
-        scale=float(d.get("scale", 1.0)),
-        keypoints_interpolated=_mask(d, "keypoints_interpolated", n),
-        keypoints_coco_interpolated=_mask(d, "keypoints_coco_interpolated", n))
+def _check_finite(a: np.ndarray, where: str) -> None:
+    bad = ~np.isfinite(a)
+    if bad.any():
+        idx = np.argwhere(bad)[0]
+        raise _err(where, "finite numbers", f"NaN/inf/null at index {tuple(int(i) for i in idx)}",
+                   "The 3D of every frame must be filled in; re-run `sasmamba lift` (it interpolates gaps).")
 
 
-def _mask(d: dict, key: str, n: int) -> np.ndarray | None:
-    """Optional (n, 17) bool field; None when absent."""
-    if d.get(key) is None:
+def _keypoints(obj: dict, key: str, n: int, where: str) -> np.ndarray | None:
+    """(n, 17, 3) 2D px + confidence; a joint without coordinates gets NaN and confidence 0 (one
+    with coordinates missing but confidence > 0 is an error)."""
+    a = _array(obj, key, (n, NUM_JOINTS, 3), where, optional=key != "keypoints_2d")
+    if a is None:
         return None
-    a = np.asarray(d[key], dtype=bool)
-    if a.shape != (n, 17):
-        raise ValueError(f"{key}: expected shape {(n, 17)}, found {a.shape}")
+    missing = ~np.all(np.isfinite(a[..., :2]), axis=-1)
+    bad = missing & (np.nan_to_num(a[..., 2]) > 0)
+    if bad.any():
+        idx = np.argwhere(bad)[0]
+        raise _err(f"{where}.{key}", "coordinates for every joint with confidence > 0",
+                   f"NaN/null at (frame {int(idx[0])}, joint {int(idx[1])})")
+    a[missing] = (np.nan, np.nan, 0.0)
     return a
 
 
-def result_from_dict(d: dict) -> ClipResult:
-    """Inverse of :func:`result_to_dict`."""
-    return ClipResult({k: v for k, v in d.items() if k != "tracks"}, [track_from_dict(t) for t in d["tracks"]])
+def _mask(obj: dict, key: str, n: int, where: str) -> np.ndarray | None:
+    """Optional (n, 17) bool field; None when absent."""
+    return _array(obj, key, (n, NUM_JOINTS), where, dtype=bool, optional=True)
+
+
+def track_from_dict(obj: dict, where: str = "track") -> TrackResult:
+    """Inverse of :func:`track_to_dict` (JSON ``null`` -> NaN), validated: frames consecutive and
+    not empty, every array of its shape, 3D and confidences finite. Optional fields absent from
+    older files: ``keypoints_2d_coco`` / ``boxes_2d`` (NaN), ``scale`` (1), the masks (None)."""
+    if not isinstance(obj, dict):
+        raise _err(where, "an object", type(obj).__name__)
+    if "track_id" not in obj:
+        raise _err(where, "a 'track_id' field", "none")
+    frames = _array(obj, "frames", (None,), where, dtype=np.int64)
+    n = frames.shape[0]
+    if n == 0:
+        raise _err(f"{where}.frames", "at least one frame", "an empty track")
+    if n > 1 and not np.all(np.diff(frames) == 1):
+        k = int(np.argmax(np.diff(frames) != 1))
+        raise _err(f"{where}.frames", "consecutive frame indices", f"a jump from {frames[k]} to {frames[k + 1]}",
+                   "Tracks must cover every frame between their first and last (gaps interpolated).")
+    kp2d = _keypoints(obj, "keypoints_2d", n, where)
+    coco = _keypoints(obj, "keypoints_2d_coco", n, where)
+    boxes = _array(obj, "boxes_2d", (n, 4), where, optional=True)
+    j3d = _array(obj, "joints_3d", (n, NUM_JOINTS, 3), where)
+    root = _array(obj, "root_3d", (n, 3), where)
+    conf = _array(obj, "confidence", (n, NUM_JOINTS), where)
+    for name, a in (("joints_3d", j3d), ("root_3d", root), ("confidence", conf)):
+        _check_finite(a, f"{where}.{name}")
+    return TrackResult(
+        track_id=int(obj["track_id"]), frames=frames, keypoints_2d_px=kp2d,
+        keypoints_2d_coco_px=np.full((n, NUM_JOINTS, 3), np.nan) if coco is None else coco,
+        boxes_px=np.full((n, 4), np.nan) if boxes is None else boxes,
+        joints_3d_m=j3d, root_3d_m=root, confidence=conf,
+        interpolated=_array(obj, "interpolated", (n,), where, dtype=bool), scale=float(obj.get("scale", 1.0)),
+        keypoints_interpolated=_mask(obj, "keypoints_interpolated", n, where),
+        keypoints_coco_interpolated=_mask(obj, "keypoints_coco_interpolated", n, where))
+
+
+def result_from_dict(d: dict, where: str = "result") -> ClipResult:
+    """A parsed result JSON object -> :class:`ClipResult` (inverse of :func:`result_to_dict`),
+    validated; raises :class:`InputError` saying what was expected where."""
+    if not isinstance(d, dict):
+        raise _err(where, "a JSON object", type(d).__name__)
+    if d.get("schema") != SCHEMA:
+        raise _err(f"{where}.schema", repr(SCHEMA), repr(d.get("schema")),
+                   "This file is not a sasmamba result; pass the JSON written by `sasmamba lift`.")
+    if d.get("schema_version") != SCHEMA_VERSION:
+        raise _err(f"{where}.schema_version", str(SCHEMA_VERSION), repr(d.get("schema_version")),
+                   "Re-run `sasmamba lift` with this version of sasmamba, or upgrade sasmamba.")
+    units = d.get("units", {})
+    for key in ("joints_3d", "root_3d"):
+        if units.get(key, "m") != "m":
+            raise _err(f"{where}.units.{key}", "'m'", repr(units.get(key)))
+    src = d.get("source")
+    if not isinstance(src, dict):
+        raise _err(f"{where}.source", "an object {path, fps, frame_count, width, height}", repr(src))
+    try:
+        fps = Source.from_header(src).fps
+    except (KeyError, TypeError, ValueError) as e:
+        raise _err(f"{where}.source", "fps, frame_count, width, height", f"{src!r} ({e})") from e
+    if not (math.isfinite(fps) and fps > 0):
+        raise _err(f"{where}.source.fps", "a positive frame rate", fps)
+    skel = d.get("skeleton", {})
+    names = tuple(skel.get("joint_names", ()))
+    if names != H36M.names:
+        raise _err(f"{where}.skeleton.joint_names", f"the H36M-17 joints {list(H36M.names)}", list(names))
+    parents = tuple(int(p) for p in skel.get("parents", H36M.parents))
+    if parents != H36M.parents:
+        raise _err(f"{where}.skeleton.parents", list(H36M.parents), list(parents))
+    raw_tracks = d.get("tracks")
+    if not isinstance(raw_tracks, list):
+        raise _err(f"{where}.tracks", "a list", type(raw_tracks).__name__)
+    tracks = [track_from_dict(t, f"{where}.tracks[{i}]") for i, t in enumerate(raw_tracks)]
+    ids = [t.track_id for t in tracks]
+    if len(set(ids)) != len(ids):
+        raise _err(f"{where}.tracks", "unique track ids", ids)
+    return ClipResult({k: v for k, v in d.items() if k != "tracks"}, tracks)
+
+
+def load_result(path: str | Path) -> ClipResult:
+    """Read and validate a result JSON. Raises :class:`InputError` with what was expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: expected a result JSON file, found nothing there. "
+                         "Create one with `sasmamba lift VIDEO`.")
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: expected a JSON result file, found unreadable data ({e})") from e
+    return result_from_dict(d, where=str(path))
+
+
+def as_result(obj) -> ClipResult:
+    """A :class:`ClipResult` as is; a result dict or a path to a result JSON read by the one reader."""
+    if isinstance(obj, ClipResult):
+        return obj
+    if isinstance(obj, dict):
+        return result_from_dict(obj)
+    if isinstance(obj, (str, Path)):
+        return load_result(obj)
+    raise InputError(f"expected a sasmamba result (ClipResult, dict or JSON path), found {type(obj).__name__}")
 
 
 def skeleton_header() -> dict:
     return {"name": H36M.name, "joint_names": list(H36M.names), "parents": list(H36M.parents),
             "left": list(H36M.left), "right": list(H36M.right)}
-
-
-# --- atomic writes --------------------------------------------------------------------------
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())          # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 JSON_CHUNK_FRAMES = 2000     # frames per piece when the JSON is streamed (memory flat in the length)
@@ -253,26 +387,10 @@ def result_json_pieces(r: ClipResult, header: dict | None = None, chunk: int | N
     yield "]}"
 
 
-def atomic_write_pieces(path: Path, pieces: Iterable[str]) -> None:
-    """Like :func:`atomic_write_bytes`, for text produced piece by piece (UTF-8)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            for piece in pieces:
-                f.write(piece)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json_streamed(r: ClipResult, path: Path, header: dict | None = None) -> Path:
     """The result as compact JSON, written in pieces of frames: the same bytes as
     :func:`write_json`, with memory that does not grow with the clip's length."""
-    atomic_write_pieces(path, itertools.chain(result_json_pieces(r, header), ["\n"]))
+    write_pieces(path, itertools.chain(result_json_pieces(r, header), ["\n"]))
     return path
 
 
@@ -280,7 +398,7 @@ def write_json(r: ClipResult, path: Path, as_dict: dict | None = None) -> Path:
     """The result as compact JSON; ``as_dict`` is ``result_to_dict(r)`` when the caller has it."""
     text = json.dumps(as_dict if as_dict is not None else result_to_dict(r), separators=(",", ":"),
                       allow_nan=False)
-    atomic_write_bytes(path, (text + "\n").encode())
+    write_bytes(path, (text + "\n").encode())
     return path
 
 
@@ -301,7 +419,7 @@ def write_npz(r: ClipResult, path: Path) -> Path:
                 arrays[p + key] = np.asarray(mask, bool)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
     return path
 
 
@@ -332,5 +450,5 @@ def write_csv(r: ClipResult, path: Path) -> Path:
         rows = zip(*(c.tolist() for c in cols))
         parts.append("".join(_CSV_ROW % row + "\n" for row in rows))
     text = _CSV_NON_FINITE.sub("", "".join(parts))
-    atomic_write_bytes(path, text.encode())
+    write_bytes(path, text.encode())
     return path

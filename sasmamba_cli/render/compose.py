@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.result_io import Result, as_result, result_from_dict
 from ..export.track_rig import world_frame_of
+from ..pipeline.result import ClipResult, as_result, result_from_dict, result_to_dict
 from .draw import View3D, draw_skeleton, make_view, track_colour
 from .video_io import VideoWriter, fps_fraction, prefetch, probe, read_frames
 
@@ -45,9 +45,9 @@ class _TrackDraw:
     colour: tuple
 
 
-def _prepare(res: Result) -> list[_TrackDraw]:
+def _prepare(res: ClipResult) -> list[_TrackDraw]:
     world = world_frame_of(res)
-    return [_TrackDraw(t.track_id, int(t.frames[0]), t.keypoints_2d,
+    return [_TrackDraw(t.track_id, int(t.frames[0]), np.nan_to_num(t.keypoints_2d_px, nan=0.0),  # missing: 0, conf 0
                        world.to_world_cm(t.positions_camera_m()) / 100.0, track_colour(t.track_id))
             for t in res.tracks]
 
@@ -59,7 +59,7 @@ def _frame_rows(tracks: list[_TrackDraw], i: int):
             yield t, r
 
 
-def render_frames(res: Result, frames, src_size: tuple[int, int], n_total: int, fps: float,
+def render_frames(res: ClipResult, frames, src_size: tuple[int, int], n_total: int, fps: float,
                   height: int | None = None):
     """Yield composed BGR frames for an iterable of input frames (None = blank canvas)."""
     import cv2
@@ -100,7 +100,7 @@ def render_frames(res: Result, frames, src_size: tuple[int, int], n_total: int, 
 
 def render_result(result, video_path: str | Path | None, out_path: str | Path, *,
                   height: int | None = None, summary: bool = True, backend: str = "auto") -> Path:
-    """Render ``result`` (Result, dict or JSON path) to ``out_path`` (MP4) and return the path.
+    """Render ``result`` (ClipResult, dict or JSON path) to ``out_path`` (MP4) and return the path.
 
     video_path: the input video (None: the 2D panel is a blank canvas of the source size and the
     output has ``source.frame_count`` frames at ``source.fps``). height: output height in pixels
@@ -150,10 +150,8 @@ def render_result_stats(result, video_path, out_path, *, height=None, summary=Tr
             raw = json.loads(Path(result).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError):
             raw = result                         # let as_result report what is wrong with it
-    elif hasattr(result, "header") and hasattr(result, "tracks") and not isinstance(result, Result):
-        from ..pipeline.result import result_to_dict
-
-        raw = result_to_dict(result)
+    elif isinstance(result, ClipResult):
+        raw = result_to_dict(result)             # the values as its JSON holds them, and the fingerprint
     if raw is result:
         res = as_result(result)
     else:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.atomic import atomic_path
-from ..export.result_io import Result
+from ..atomic import atomic_path
 from ..export.rig import bone_lengths_cm
 from ..export.track_rig import world_frame_of
+from ..pipeline.result import ClipResult
 from ..skeleton import H36M
 
 
@@ -28,7 +28,7 @@ def drawable(text: str) -> str:
 MAX_TRACKS = 6
 
 
-def write_summary(res: Result, path: str | Path) -> Path:
+def write_summary(res: ClipResult, path: str | Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -56,7 +56,7 @@ def write_summary(res: Result, path: str | Path) -> Path:
         row[1].set_title(f"bone lengths (cm), max spread {spread.max() * 100:.1f}%", fontsize=9)
         row[1].set_xlabel("time (s)")
         row[1].legend(fontsize=5, ncol=2, loc="upper right")
-        root = world.to_world_cm(t.root_3d + t.joints_3d[:, 0]) / 100.0
+        root = world.to_world_cm(t.root_3d_m + t.joints_3d_m[:, 0]) / 100.0
         sc = row[2].scatter(root[:, 0], root[:, 2], c=time, s=4, cmap="plasma")
         row[2].plot(root[0, 0], root[0, 2], "k^", ms=6)
         row[2].plot(0, 0, "ks", ms=6)

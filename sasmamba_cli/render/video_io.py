@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import InputError
-from ..export.atomic import atomic_path
+from ..atomic import atomic_path
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""sasmamba_cli.training"""
+"""Training a lifter on motion capture with virtual cameras, and its evaluation protocol."""

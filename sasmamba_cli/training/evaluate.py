@@ -19,7 +19,7 @@ from ..mocap.dataset import MocapDataset
 from ..pipeline.smooth import NO_SMOOTHING, SmoothSpec, apply_smoothing
 from ..pipeline.swaps import repair_keypoints
 from ..skeleton import coco_to_h36m
-from .metrics import clip_metrics
+from ..metrics import clip_metrics
 from .observe import observe
 from .virtual import VirtualConfig
 

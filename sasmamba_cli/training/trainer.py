@@ -13,13 +13,13 @@ import csv
 import dataclasses
 import io
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path, write_text
 from ..errors import InputError
 
 
@@ -98,11 +98,9 @@ def virtual_config(overrides: dict):
 
 def warm_start(model, weights: str) -> dict:
     """Copy a checkpoint's weights into ``model`` (same architecture and shapes); its metadata."""
-    from sasmamba_models.checkpoint import load_checkpoint
+    from ..pipeline.lifting import load_weights
 
-    from ..weights import resolve_weights
-
-    src, meta = load_checkpoint(resolve_weights(weights), map_location="cpu")
+    src, meta, _ = load_weights(weights, "cpu")
     mine, theirs = model.state_dict(), src.state_dict()
     if set(mine) != set(theirs) or any(mine[k].shape != theirs[k].shape for k in mine):
         raise InputError(f"init_weights {weights}: its tensors do not match this run's model (check preset, "
@@ -148,9 +146,7 @@ def load_data(paths) -> "MocapDataset":  # noqa: F821
 
 
 def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def _save_state(run: Path, model, opt, meta: dict, device=None) -> None:
@@ -164,9 +160,8 @@ def _save_state(run: Path, model, opt, meta: dict, device=None) -> None:
     tensors["rng.torch"] = torch.get_rng_state()      # drop-path masks continue exactly (CPU ...)
     if device is not None and device.type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state(device)      # (... and CUDA generator)
-    tmp = run / "state.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, run / "state.safetensors")
+    with atomic_path(run / "state.safetensors") as tmp:
+        save_file(tensors, str(tmp))
     _atomic_json(run / "state.json", meta)
 
 
@@ -194,17 +189,142 @@ def _load_state(run: Path, model, opt, device=None) -> dict:
     return meta
 
 
+def _check_same_run(cfg_path: Path, cfg: TrainConfig) -> None:
+    """A run folder holds one configuration: resuming it with other settings (beyond
+    ``RESUMABLE``) is an :class:`InputError`."""
+    if not cfg_path.exists():
+        return
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    old = {**defaults, **json.loads(cfg_path.read_text())}    # keys added since the run started
+    diff = {k: (old.get(k), v) for k, v in cfg.to_dict().items() if k not in RESUMABLE and old.get(k) != v}
+    if diff:
+        raise InputError(f"{cfg_path.parent} holds a run with a different config ({diff}; run value first); "
+                         "use another --out or the same settings to resume")
+
+
+def _split_clips(ds, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(train clip indices, val clip indices, at most ``val_clips``) of ``cfg.split``; an empty
+    part is an :class:`InputError`."""
+    from ..mocap.dataset import split_indices
+
+    split = cfg.split or None
+    train_clips = split_indices(ds, split, "train")
+    val_clips = split_indices(ds, split, "val")[: cfg.val_clips]
+    split_name = cfg.split or "the bundled split_v1.json"
+    for part, clips in (("train", train_clips), ("val", val_clips)):
+        if len(clips) == 0:
+            raise InputError(f"no {part} clips: {split_name} puts none of the {ds.num_clips} clips of "
+                             f"{', '.join(map(str, cfg.data))} in its '{part}' part; pass --split FILE whose "
+                             "'val' / 'test' parts name groups of this data (docs/data.md, 'Split')")
+    return train_clips, val_clips
+
+
+def _weights_card(cfg: TrainConfig, ds, train_clips, train_frames: int, command: str, n_params: int) -> dict:
+    """The metadata every checkpoint of the run carries (input / output conventions, data, command)."""
+    layout = ("H36M-17 2D keypoints of a paired dataset (real detections, e.g. Human3.6M's)" if ds.paired
+              else "H36M-17 from COCO-17 via skeletons.json coco17_to_h36m17")
+    return {"skeleton": "h36m17", "window": cfg.window, "fps": float(ds.fps),
+            "input": {"layout": layout,
+                      "normalisation": "screen: x' = 2x/w - 1, y' = 2y/w - h/w", "in_chans": cfg.in_chans},
+            "output": {"units": "m", "axes": "camera: x right, y down, z forward", "root_relative": True},
+            "data": {"files": [Path(p).name for p in cfg.data],
+                     "sources": sorted(set(ds.source[train_clips].tolist())),
+                     "licences": sorted(set(ds.licence[train_clips].tolist())),
+                     "train_clips": int(len(train_clips)), "train_frames": train_frames,
+                     "split": Path(cfg.split).name if cfg.split else "split_v1.json"},
+            "command": command, "seed": cfg.seed, "params": n_params,
+            "init_weights": cfg.init_weights or None, "upright": cfg.upright,
+            "virtual": cfg.virtual or None}
+
+
+def _fit_mean_pose(model, sampler, ds, val_clips, cfg: TrainConfig, run: Path, base_meta: dict) -> None:
+    """The ``mean`` baseline in closed form: the mean root-relative training pose (camera axes) of
+    ``epoch_samples`` drawn windows; writes ``best`` and ``last``."""
+    import torch
+    from sasmamba_models.checkpoint import save_checkpoint
+
+    from .evaluate import evaluate
+
+    rng = np.random.default_rng(cfg.seed)
+    acc = np.zeros((17, 3))
+    n = 0
+    for _ in range(max(1, cfg.epoch_samples // cfg.batch_size)):
+        b = sampler.batch(cfg.batch_size, rng)
+        acc += b.y.sum(axis=(0, 1))
+        n += b.y.shape[0] * b.y.shape[1]
+    with torch.no_grad():
+        model.mean_pose.copy_(torch.from_numpy(acc / n).float())
+    val = evaluate(model, ds, val_clips, cfg.window, cfg.in_chans, seed=cfg.seed, flip_modes=(False,),
+                   max_frames_per_clip=cfg.val_max_frames)
+    meta = {**base_meta, "val": val["no_tta"]["overall"], "steps": 0, "epochs": 0, "train_seconds": 0.0}
+    save_checkpoint(run / "best", model, **meta)
+    save_checkpoint(run / "last", model, **meta)
+
+
+def _start_or_resume(cfg: TrainConfig, run: Path, model, opt, device, console) -> dict:
+    """The run's state: fresh (warm-started from ``init_weights`` when given), or the one saved in
+    ``run`` (model, optimiser and random generators restored)."""
+    state = {"step": 0, "epoch": 0, "samples": 0, "lr": cfg.lr, "train_seconds": 0.0, "best_val": None,
+             "rng": None}
+    if cfg.init_weights and not (run / "state.json").exists():
+        warm_start(model, cfg.init_weights)
+        model.to(device)
+        console.print(f"warm start from {cfg.init_weights}")
+    if (run / "state.json").exists():
+        state = _load_state(run, model, opt, device)
+        console.print(f"resuming {run} at step {state['step']} (epoch {state['epoch']}, "
+                      f"{state['train_seconds'] / 60:.1f} min trained)")
+    return state
+
+
+LOG_COLUMNS = ["step", "epoch", "samples", "lr", "loss", "mpjpe_mm", "n_mpjpe_mm", "velocity_mm",
+               "sec_per_step", "train_minutes", "val_mpjpe_mm", "val_p_mpjpe_mm"]
+
+
+def _open_log(log_path: Path, main: bool, step: int):
+    """``(file, csv writer)`` appending to ``log.csv`` (rows after ``step``, the checkpoint resumed
+    from, dropped first); other ranks than the main one write into memory."""
+    if main and log_path.exists():
+        rows = log_path.read_text().splitlines(keepends=True)
+        keep = rows[:1] + [r for r in rows[1:] if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= step]
+        write_text(log_path, "".join(keep))
+    new_log = not log_path.exists()
+    log = open(log_path, "a", newline="") if main else io.StringIO()
+    writer = csv.writer(log)
+    if new_log:
+        writer.writerow(LOG_COLUMNS)
+    return log, writer
+
+
+def _train_step(net, model, opt, b, dist, device):
+    """One optimiser step on this rank's slice of the global batch ``b``; ``(loss, parts)``."""
+    import torch
+
+    from . import distributed as ddp
+    from .losses import lifter_loss
+
+    pred = net(torch.from_numpy(ddp.shard(b.x, dist)).to(device, non_blocking=True))
+    loss, parts = lifter_loss(pred, torch.from_numpy(ddp.shard(b.y, dist)).to(device, non_blocking=True))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss, parts
+
+
 def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
-    """Train (or resume) a run; returns the run folder. Stops at ``epochs`` or ``max_minutes``."""
+    """Train (or resume) a run; returns the run folder. Stops at ``epochs`` or ``max_minutes``.
+
+    Over the ~80-line rule on purpose (140 lines): the set-up, the step loop and the epoch-end
+    validation share the run's live state (optimiser, batch stream, log, progress bar, timers,
+    DDP group); every part that stands alone is a helper above."""
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sasmamba_models.checkpoint import save_checkpoint
 
-    from ..mocap.dataset import split_indices
     from .evaluate import evaluate
-    from .losses import lifter_loss
     from .sampler import BatchStream, WindowSampler, make_pool
     from . import distributed as ddp
 
@@ -213,13 +333,7 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
     run = Path(cfg.out_dir)
     run.mkdir(parents=True, exist_ok=True)
     cfg_path = run / "config.json"
-    if cfg_path.exists():
-        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
-        old = {**defaults, **json.loads(cfg_path.read_text())}    # keys added since the run started
-        diff = {k: (old.get(k), v) for k, v in cfg.to_dict().items() if k not in RESUMABLE and old.get(k) != v}
-        if diff:
-            raise InputError(f"{run} holds a run with a different config ({diff}; run value first); "
-                             "use another --out or the same settings to resume")
+    _check_same_run(cfg_path, cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -230,15 +344,7 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
     torch.manual_seed(cfg.seed)
 
     ds = load_data(cfg.data)
-    split = cfg.split or None
-    train_clips = split_indices(ds, split, "train")
-    val_clips = split_indices(ds, split, "val")[: cfg.val_clips]
-    split_name = cfg.split or "the bundled split_v1.json"
-    for part, clips in (("train", train_clips), ("val", val_clips)):
-        if len(clips) == 0:
-            raise InputError(f"no {part} clips: {split_name} puts none of the {ds.num_clips} clips of "
-                             f"{', '.join(map(str, cfg.data))} in its '{part}' part; pass --split FILE whose "
-                             "'val' / 'test' parts name groups of this data (docs/data.md, 'Split')")
+    train_clips, val_clips = _split_clips(ds, cfg)
     try:
         sampler = WindowSampler(ds, train_clips, cfg.window, cfg.in_chans, virtual=virtual_config(cfg.virtual),
                                 upright=cfg.upright)
@@ -249,21 +355,8 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
         raise InputError(f"cannot set up training: {e}") from e
     if dist.main:
         _atomic_json(cfg_path, cfg.to_dict())      # only once the data and the model are known to work
-    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    layout = ("H36M-17 2D keypoints of a paired dataset (real detections, e.g. Human3.6M's)" if ds.paired
-              else "H36M-17 from COCO-17 via skeletons.json coco17_to_h36m17")
-    base_meta = {"skeleton": "h36m17", "window": cfg.window, "fps": float(ds.fps),
-                 "input": {"layout": layout,
-                           "normalisation": "screen: x' = 2x/w - 1, y' = 2y/w - h/w", "in_chans": cfg.in_chans},
-                 "output": {"units": "m", "axes": "camera: x right, y down, z forward", "root_relative": True},
-                 "data": {"files": [Path(p).name for p in cfg.data],
-                          "sources": sorted(set(ds.source[train_clips].tolist())),
-                          "licences": sorted(set(ds.licence[train_clips].tolist())),
-                          "train_clips": int(len(train_clips)), "train_frames": sampler.num_frames,
-                          "split": Path(cfg.split).name if cfg.split else "split_v1.json"},
-                 "command": command, "seed": cfg.seed, "params": n_params,
-                 "init_weights": cfg.init_weights or None, "upright": cfg.upright,
-                 "virtual": cfg.virtual or None}
+    base_meta = _weights_card(cfg, ds, train_clips, sampler.num_frames, command,
+                              sum(p.numel() for p in model.parameters() if p.requires_grad))
     try:
         pool = make_pool(sampler, cfg.workers) if cfg.arch != "mean" else None   # before CUDA starts
     except ValueError as e:
@@ -272,20 +365,7 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
         model.to(device)
 
         if cfg.arch == "mean":  # closed form: the mean root-relative training pose in camera axes
-            rng = np.random.default_rng(cfg.seed)
-            acc = np.zeros((17, 3))
-            n = 0
-            for _ in range(max(1, cfg.epoch_samples // cfg.batch_size)):
-                b = sampler.batch(cfg.batch_size, rng)
-                acc += b.y.sum(axis=(0, 1))
-                n += b.y.shape[0] * b.y.shape[1]
-            with torch.no_grad():
-                model.mean_pose.copy_(torch.from_numpy(acc / n).float())
-            val = evaluate(model, ds, val_clips, cfg.window, cfg.in_chans, seed=cfg.seed, flip_modes=(False,),
-                           max_frames_per_clip=cfg.val_max_frames)
-            meta = {**base_meta, "val": val["no_tta"]["overall"], "steps": 0, "epochs": 0, "train_seconds": 0.0}
-            save_checkpoint(run / "best", model, **meta)
-            save_checkpoint(run / "last", model, **meta)
+            _fit_mean_pose(model, sampler, ds, val_clips, cfg, run, base_meta)
             return run
 
         if device.type == "cuda":
@@ -295,16 +375,7 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
             base_meta["scan_backend"] = resolve_backend("auto", device)
             console.print(f"scan backend: {base_meta['scan_backend']} on {device}")
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        state = {"step": 0, "epoch": 0, "samples": 0, "lr": cfg.lr, "train_seconds": 0.0, "best_val": None,
-                 "rng": None}
-        if cfg.init_weights and not (run / "state.json").exists():
-            warm_start(model, cfg.init_weights)
-            model.to(device)
-            console.print(f"warm start from {cfg.init_weights}")
-        if (run / "state.json").exists():
-            state = _load_state(run, model, opt, device)
-            console.print(f"resuming {run} at step {state['step']} (epoch {state['epoch']}, "
-                          f"{state['train_seconds'] / 60:.1f} min trained)")
+        state = _start_or_resume(cfg, run, model, opt, device, console)
         net = ddp.wrap(model, dist, device)          # DDP when launched by torchrun with several processes
         rng = np.random.default_rng(cfg.seed)
         if state.get("rng"):
@@ -316,19 +387,7 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
                           "an uninterrupted run would have drawn")
         state["stream"] = stream.kind
         steps_per_epoch = max(1, cfg.epoch_samples // cfg.batch_size)
-        log_path = run / "log.csv"
-        if dist.main and log_path.exists():  # drop rows logged after the checkpoint we resume from
-            rows = log_path.read_text().splitlines(keepends=True)
-            keep = rows[:1] + [r for r in rows[1:] if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= state["step"]]
-            tmp = log_path.with_name("log.csv.tmp")
-            tmp.write_text("".join(keep))
-            os.replace(tmp, log_path)
-        new_log = not log_path.exists()
-        log = open(log_path, "a", newline="") if dist.main else io.StringIO()
-        writer = csv.writer(log)
-        if new_log:
-            writer.writerow(["step", "epoch", "samples", "lr", "loss", "mpjpe_mm", "n_mpjpe_mm", "velocity_mm",
-                             "sec_per_step", "train_minutes", "val_mpjpe_mm", "val_p_mpjpe_mm"])
+        log, writer = _open_log(run / "log.csv", dist.main, state["step"])
         t_start = time.time()
         t0_trained = state["train_seconds"]
 
@@ -349,13 +408,7 @@ def train(cfg: TrainConfig, *, command: str = "", console=None) -> Path:
             model.train()
             while ddp.agree(state["step"] < total_steps and time.time() - t_start < budget, dist):
                 t = time.time()
-                b = stream.next()                    # the global batch; each rank trains on its slice
-                pred = net(torch.from_numpy(ddp.shard(b.x, dist)).to(device, non_blocking=True))
-                loss, parts = lifter_loss(pred, torch.from_numpy(ddp.shard(b.y, dist)).to(device, non_blocking=True))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
+                loss, parts = _train_step(net, model, opt, stream.next(), dist, device)
                 state["step"] += 1
                 state["samples"] += cfg.batch_size
                 dt = time.time() - t

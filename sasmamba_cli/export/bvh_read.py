@@ -1,4 +1,6 @@
-"""BVH reader and forward kinematics (any channel count, any rotation order, CRLF, End Sites).
+"""BVH reader and forward kinematics (any channel count, any rotation order, CRLF, End Sites): the
+format the BVH exporter writes (re-read to verify each export) and the motion-capture files of
+:mod:`sasmamba_cli.mocap` read.
 
 Conventions (the common ones, also used by Blender and bvhio):
 
@@ -87,6 +89,8 @@ def read_bvh(source: str | os.PathLike) -> BvhMotion:
         raise InputError(f"{path}: {e}") from e
 
 
+# long on purpose: one pass of a cursor over the tokens (hierarchy, then motion); split parts
+# would have to share and hand back that cursor
 def parse_bvh(text: str) -> BvhMotion:
     """Parse BVH text (any line endings, any whitespace)."""
     tok = text.split()

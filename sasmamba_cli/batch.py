@@ -1,4 +1,7 @@
-"""Batch: expand inputs (files, folders, globs), run each clip, write its outputs, resume, summarise.
+"""The clip composer and the local batch: expand inputs (files, folders, globs), run each clip's
+stages (:class:`~.pipeline.run.LiftPipeline`, then the FK-consistent stage when the formats ask
+for it), write its outputs (:mod:`.export.formats`, then the JSON, then :mod:`.render.outputs`),
+resume, summarise. Every engine calls :func:`process_clip`; :func:`run_batch` is the local one.
 
 Models are loaded once (one :class:`~.run.LiftPipeline` for the batch). A clip is skipped when its
 ``<stem>.json`` exists with the same settings hash and source fingerprint (name, size, mtime) and
@@ -20,11 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import OutputError, InputError, SasmambaError
-from .edges import edge_summary_line
-from .outputs import WRITERS, render_names, write_render
-from .result import atomic_write_bytes, result_to_dict, write_json_streamed
-from .run import LiftPipeline, fk_summary_line, source_fingerprint
+from .errors import InputError, OutputError, SasmambaError
+from .export.consistent import fk_consistent_clip, fk_summary_line
+from .export.formats import NEEDS_DICT, WRITERS
+from .pipeline.edges import edge_summary_line
+from .atomic import write_bytes
+from .pipeline.result import ClipResult, result_to_dict, write_json_streamed
+from .pipeline.run import LiftPipeline, Stopwatch, source_fingerprint
+from .render.outputs import render_names, write_render
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
                     ".3gp", ".ts", ".mts"}
@@ -112,7 +118,7 @@ def check_output_dir(out_dir: Path) -> None:
     """Create ``out_dir`` and prove it is writable, before any model is run."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out_dir / ".sasmamba_write_test", b"")
+        write_bytes(out_dir / ".sasmamba_write_test", b"")
         (out_dir / ".sasmamba_write_test").unlink()
     except OSError as e:
         raise InputError(f"cannot write to output folder {out_dir}: {e.strerror or e}. "
@@ -145,7 +151,7 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
     failed render leaves the JSON in place and the clip is redone on resume."""
     # the dict form is built only for the writers that take it (BVH, render); the JSON is streamed
     # in frame chunks, so memory does not grow with the clip's length
-    needs_dict = "bvh" in pipeline.settings.formats or pipeline.settings.render
+    needs_dict = bool(NEEDS_DICT & set(pipeline.settings.formats)) or pipeline.settings.render
     d = result_to_dict(result) if needs_dict else None
     json_path = out_dir / f"{stem}.json"
     rendered = render_names(stem) if pipeline.settings.render else []
@@ -175,14 +181,18 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
 
 
 def remove_stale_temporaries(out_dir: Path, stem: str) -> list[Path]:
-    """Delete the hidden temporaries (``.NAME.XXXX.tmp``, :func:`.result.atomic_write_bytes`) that a
-    killed run left for clip ``stem``'s outputs; they are never taken as outputs."""
+    """Delete the hidden temporaries (``.NAME.XXXX.tmp.EXT``, :mod:`sasmamba_cli.atomic`) that a
+    killed run left for clip ``stem``'s outputs; they are never taken as outputs. Names written by
+    earlier versions (``.NAME.XXXX.tmp``, ``.STEM_track0.XXXX.tmp.bvh``) are removed too."""
+    names = [f"{stem}.json", f"{stem}.npz", f"{stem}.csv", f"{stem}_track*.bvh", f"{stem}_render*",
+             f"{stem}_bvh_report.json"]
+    patterns = [f".{name}.*.tmp*" for name in names] + [f".{stem}_track*.*.tmp.bvh", f".{stem}_bvh_report.*.tmp.json"]
     gone = []
-    for pattern in (f".{stem}.json.*.tmp", f".{stem}.npz.*.tmp", f".{stem}.csv.*.tmp", f".{stem}_track*.bvh.*.tmp",
-                    f".{stem}_render*.*.tmp", f".{stem}_track*.*.tmp.bvh", f".{stem}_bvh_report.*.tmp.json"):
+    for pattern in patterns:
         for p in out_dir.glob(pattern):
-            p.unlink(missing_ok=True)
-            gone.append(p)
+            if p.exists():
+                p.unlink(missing_ok=True)
+                gone.append(p)
     return gone
 
 
@@ -217,6 +227,25 @@ def skipped_row(path: Path, done: dict) -> ClipSummary:
                        "up to date", 0, tuple(done["run"].get("outputs", [])))
 
 
+def lift_clip(pipeline: LiftPipeline, path: Path, *, keypoints_mode: bool = False,
+              on_progress: Callable[[int, int], None] | None = None) -> ClipResult:
+    """A clip's result: the pipeline's stages on the video (or the 2D file), then, when the outputs
+    ask for it (:attr:`LiftSettings.fk_on`), the FK-consistent stage (3D regenerated from one fixed
+    skeleton per track, so JSON / NPZ / CSV describe what the BVH holds). Its seconds are added to
+    ``pipeline.last_timings`` and the header's ``run.timings_s``."""
+    if keypoints_mode:
+        result = pipeline.run_keypoints(path)
+    else:
+        result = pipeline.run_video(path, on_progress=on_progress)
+    if pipeline.settings.fk_on:
+        sw = Stopwatch()
+        with sw.stage("fk_consistent"):
+            result = fk_consistent_clip(result)
+        pipeline.last_timings.update(sw.seconds)
+        result.header["run"]["timings_s"] = {k: round(v, 4) for k, v in pipeline.last_timings.items()}
+    return result
+
+
 def pending_clip(pipeline: LiftPipeline, path: Path, out_dir: Path, stem: str, *, keypoints_mode: bool,
                  resume: bool) -> ClipSummary | None:
     """The resume rule: a ``skipped`` row when ``stem``'s outputs in ``out_dir`` are up to date for
@@ -244,10 +273,7 @@ def process_clip(pipeline: LiftPipeline, path: Path, out_dir: Path, stem: str, *
         skipped = pending_clip(pipeline, path, out_dir, stem, keypoints_mode=keypoints_mode, resume=resume)
         if skipped is not None:
             return skipped
-        if keypoints_mode:
-            result = pipeline.run_keypoints(path)
-        else:
-            result = pipeline.run_video(path, on_progress=on_frames)
+        result = lift_clip(pipeline, path, keypoints_mode=keypoints_mode, on_progress=on_frames)
         tw = time.perf_counter()
         written = write_outputs(pipeline, result, out_dir, stem, video=None if keypoints_mode else path)
         timings = {**pipeline.last_timings, "write": time.perf_counter() - tw}
@@ -295,7 +321,7 @@ def write_summary_csv(rows: list[ClipSummary], path: Path) -> Path:
     for r in rows:
         w.writerow([r.clip, r.status, r.frames, r.people, f"{r.coverage:.4f}", f"{r.fps:.3f}",
                     f"{r.seconds:.2f}", r.message.replace("\n", " ")])
-    atomic_write_bytes(path, buf.getvalue().encode())
+    write_bytes(path, buf.getvalue().encode())
     return path
 
 
