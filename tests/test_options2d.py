@@ -122,7 +122,7 @@ def test_refine_2d_pulls_a_sideways_error_back_and_keeps_the_skeleton():
     from sasmamba_cli.skeleton import H36M
 
     r = synthetic_result(n_frames=40, seed=1, anatomical=True)
-    true = np.array(r.tracks[0].joints_3d, dtype=np.float64)
+    true = np.array(r.tracks[0].joints_3d_m, dtype=np.float64)
     true = true - true[:, :1]                                            # root-relative
     n = true.shape[0]
     root = np.tile([0.1, 0.2, 4.0], (n, 1))
