@@ -240,8 +240,8 @@ class LiftPipeline:
                 "keypoints": "coco17", "backend": s.detector,
                 "refine_crops": bool(s.refine_crops and s.detector == "yolo"),
                 "flip_tta": bool(s.det_flip and s.detector == "yolo")}
-        if head["flip_tta"]:
-            flip = self.detector.first if head["refine_crops"] else self.detector
+        flip = next((d for d in (self.detector, getattr(self.detector, "first", None)) if hasattr(d, "fused")), None)
+        if head["flip_tta"] and flip is not None:
             head.update({"people_flip_fused": flip.fused, "people_flip_unmatched": flip.kept})
         if head["refine_crops"]:
             det = self.detector
