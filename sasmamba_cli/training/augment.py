@@ -132,8 +132,9 @@ def perturb_limb_angles(h36m: np.ndarray, coco: np.ndarray, rng: np.random.Gener
     h = np.asarray(h36m, dtype=np.float64)
     T = h.shape[0]
     new = h.copy()
+    frames = {part: body_frame(h, part) for part in ("arm", "leg")}
     for limb, (root, mid, end) in LIMBS.items():
-        B = body_frame(h, "arm" if limb.endswith("arm") else "leg")
+        B = frames["arm" if limb.endswith("arm") else "leg"]
         for p, children in ((root, (mid, end)), (mid, (end,))):
             axis = np.einsum("tij,j->ti", B, _unit(rng.normal(size=3)))
             c = float(np.clip(rng.normal(0.0, const_deg), -max_deg, max_deg)) if const_deg > 0 else 0.0
