@@ -177,10 +177,23 @@ def test_limb_mixing_keeps_recipient_bones_and_attachment(limb):
     assert np.isfinite(nh).all() and np.isfinite(nc).all()
 
 
-def test_limb_mixing_rejects_a_donor_of_another_length():
+def test_limb_mixing_rejects_a_donor_of_another_length_and_unknown_limbs():
     h, c = _walker(T=30)
     with pytest.raises(ValueError, match="donor"):
         A.mix_limb(h, c, h[:20], "l_arm")
+    with pytest.raises(ValueError, match="unknown limb"):
+        A.mix_limb(h, c, h, "tail")
+
+
+def test_limb_mixing_picks_only_the_configured_chains():
+    h, c = _walker(T=40)
+    donor, _ = _walker(T=40, seed=4, phase=2.0, freq=1.5)
+    cfg = VirtualConfig(limb_mix_p=1.0, limb_mix_limbs=("l_arm", "r_arm"))
+    moved = set()
+    for seed in range(20):
+        nh, _ = A.augment_pose(h, c, np.random.default_rng(seed), cfg, donor)
+        moved |= {j for j in range(17) if not np.array_equal(nh[:, j], h[:, j])}
+    assert moved == {12, 13, 15, 16}                 # both arms were mixed, never a leg
 
 
 # --- joint-angle perturbation (FK) ----------------------------------------------------------------------

@@ -107,6 +107,8 @@ def mix_limb(h36m: np.ndarray, coco: np.ndarray, donor_h36m: np.ndarray, limb: s
     d = np.asarray(donor_h36m, dtype=np.float64)
     if d.shape != h.shape:
         raise ValueError(f"mix_limb: donor shape {d.shape} differs from the window's {h.shape}")
+    if limb not in LIMBS:
+        raise ValueError(f"mix_limb: unknown limb {limb!r}; expected one of {list(LIMBS)}")
     root, mid, end = LIMBS[limb]
     part = "arm" if limb.endswith("arm") else "leg"
     Bd, Br = body_frame(d, part), body_frame(h, part)
@@ -224,13 +226,14 @@ def tilt_body(h36m: np.ndarray, coco: np.ndarray, rng: np.random.Generator, tilt
 def augment_pose(h36m: np.ndarray, coco: np.ndarray, rng: np.random.Generator, cfg,
                  donor_h36m: np.ndarray | None = None):
     """All pose augmentations of ``cfg`` (a ``VirtualConfig``) in order: limb mixing (needs
-    ``donor_h36m``, another clip's window of the same shape; skipped without one), joint-angle
+    ``donor_h36m``, another clip's window of the same shape; skipped without one; one chain of
+    ``cfg.limb_mix_limbs``, uniformly), joint-angle
     perturbation, proportions, trunk lean, whole-body tilt. Each runs with its own probability;
     with every probability 0 the inputs come back unchanged and nothing is drawn from ``rng``.
     ``(T, 17, 3)`` mm each, Y up."""
     h, c = h36m, coco
     if cfg.limb_mix_p > 0 and donor_h36m is not None and rng.random() < cfg.limb_mix_p:
-        names = list(LIMBS)
+        names = list(cfg.limb_mix_limbs)
         h, c = mix_limb(h, c, donor_h36m, names[int(rng.integers(len(names)))])
     if cfg.fk_p > 0 and rng.random() < cfg.fk_p:
         h, c = perturb_limb_angles(h, c, rng, cfg.fk_const_deg, cfg.fk_wave_deg, cfg.fk_max_deg,

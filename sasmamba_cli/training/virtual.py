@@ -66,6 +66,7 @@ class VirtualConfig:
     # pose-space augmentation (training/augment.py), before everything above; all off by default.
     # Angles in degrees, slow terms with a period in frames (60-240 frames = 2-8 s at 30 fps).
     limb_mix_p: float = 0.0                  # one limb chain from another training clip's window
+    limb_mix_limbs: tuple = ("l_arm", "r_arm", "l_leg", "r_leg")   # the chains it picks from (uniformly)
     fk_p: float = 0.0                        # joint-angle perturbation of the limb segments (FK)
     fk_const_deg: float = 6.0                # std of each segment's constant rotation
     fk_wave_deg: float = 5.0                 # max amplitude of its slow sinusoidal part
