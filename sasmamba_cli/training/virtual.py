@@ -63,7 +63,8 @@ class VirtualConfig:
     conf_gamma: tuple = (1.0, 1.0)           # per-clip confidence remap conf ** g, g log-uniform in this
                                              # range (a detector that scales its scores differently)
     conf_ones_p: float = 0.0                 # probability that a clip's detected joints all get conf 1
-    # pose-space augmentation (training/augment.py), before everything above; all off by default.
+    # pose-space augmentation (training/augment.py), applied first (before the body randomisation
+    # and the camera above); all off by default.
     # Angles in degrees, slow terms with a period in frames (60-240 frames = 2-8 s at 30 fps).
     limb_mix_p: float = 0.0                  # one limb chain from another training clip's window
     limb_mix_limbs: tuple = ("l_arm", "r_arm", "l_leg", "r_leg")   # the chains it picks from (uniformly)
