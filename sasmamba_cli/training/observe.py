@@ -28,12 +28,14 @@ class Observation:
 
 
 def observe(ds: MocapDataset, clip: int, rows: np.ndarray, rng: np.random.Generator,
-            cfg: VirtualConfig | None = None) -> Observation:
-    """The observation of dataset rows ``rows`` (frames of clip ``clip``, in order)."""
+            cfg: VirtualConfig | None = None, donor_rows: np.ndarray | None = None) -> Observation:
+    """The observation of dataset rows ``rows`` (frames of clip ``clip``, in order).
+    ``donor_rows``: rows of another clip (as many), the limb donor of ``cfg.limb_mix_p`` (mocap only)."""
     if ds.paired:
         kp = ds.kp2d_px[rows].astype(np.float32)
         kp = np.concatenate([kp, np.ones(kp.shape[:-1] + (1,), np.float32)], -1)    # confidence 1
         w, h = (int(v) for v in ds.image_wh[clip])
         return Observation(kp, w, h, ds.h36m_mm[rows].astype(np.float32) / 1000.0, None)
-    s = virtual_capture(ds.h36m_mm[rows], ds.coco_mm[rows], rng, cfg or VirtualConfig())
+    donor = None if donor_rows is None else ds.h36m_mm[donor_rows]
+    s = virtual_capture(ds.h36m_mm[rows], ds.coco_mm[rows], rng, cfg or VirtualConfig(), donor)
     return Observation(s.kp2d_px, s.width, s.height, s.target_cam_m, s.coco2d_px)

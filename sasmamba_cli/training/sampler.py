@@ -30,13 +30,19 @@ class Batch:
 
 def window_sample(ds: MocapDataset, clip: int, start: int, window: int, rng: np.random.Generator,
                   in_chans: int, flip: bool = False, virtual: VirtualConfig | None = None,
-                  upright: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                  upright: bool = False, donor: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One window ``[start, start + window)`` of ``clip`` (edge-padded if the clip is shorter).
+    ``donor``: ``(clip, start)`` of another window (edge-padded the same way), the limb donor of
+    ``virtual.limb_mix_p`` (:mod:`.augment`).
     ``upright``: the window is seen as ``lift --upright`` sees a track (2D turned so the median torso
     points up, the target turned with it about the optical axis; :mod:`sasmamba_cli.pipeline.roll`)."""
     a, b = int(ds.clip_start[clip]), int(ds.clip_start[clip + 1])
     idx = np.clip(np.arange(start, start + window), 0, b - a - 1) + a
-    s = observe(ds, clip, idx, rng, virtual)
+    donor_rows = None
+    if donor is not None:
+        da, db = int(ds.clip_start[donor[0]]), int(ds.clip_start[donor[0] + 1])
+        donor_rows = np.clip(np.arange(donor[1], donor[1] + window), 0, db - da - 1) + da
+    s = observe(ds, clip, idx, rng, virtual, donor_rows)
     kp, y = s.kp2d_px, s.target_cam_m - s.target_cam_m[:, :1]
     if upright:
         roll = torso_roll(kp)
@@ -48,7 +54,9 @@ def window_sample(ds: MocapDataset, clip: int, start: int, window: int, rng: np.
 
 
 class WindowSampler:
-    """Random training windows, clips drawn in proportion to their length."""
+    """Random training windows, clips drawn in proportion to their length. With
+    ``virtual.limb_mix_p > 0`` each window also gets a donor window (limb mixing, :mod:`.augment`)
+    from another training clip, drawn the same way."""
 
     def __init__(self, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: int, flip_p: float = 0.5,
                  virtual: VirtualConfig | None = None, upright: bool = False):
@@ -69,9 +77,15 @@ class WindowSampler:
         xs, ys = [], []
         for i in picks:
             start = int(rng.integers(0, max(1, self.lengths[i] - self.window + 1)))
+            donor = None
+            if self.virtual is not None and self.virtual.limb_mix_p > 0 and not self.ds.paired and len(self.clips) > 1:
+                k = int(rng.choice(len(self.clips), p=self.p))
+                if k == i:      # another clip: the next one in the list
+                    k = (k + 1) % len(self.clips)
+                donor = (int(self.clips[k]), int(rng.integers(0, max(1, self.lengths[k] - self.window + 1))))
             x, y = window_sample(self.ds, int(self.clips[i]), start, self.window, rng, self.in_chans,
                                  flip=bool(rng.random() < self.flip_p), virtual=self.virtual,
-                                 upright=self.upright)
+                                 upright=self.upright, donor=donor)
             xs.append(x)
             ys.append(y)
         return Batch(np.stack(xs), np.stack(ys), self.clips[picks])

@@ -2,6 +2,8 @@
 
 Pipeline for one sample (all vectorised numpy; ~1 ms for T = 243):
 
+0. Pose-space augmentation (:mod:`.augment`, off by default): limb mixing with another clip,
+   joint-angle perturbation, proportions, trunk lean, whole-body tilt.
 1. Body randomisation: each H36M bone is scaled by a random factor (left/right bones share one),
    descendants and the attached COCO markers move rigidly with their joint; then a global scale
    about the clip's ground point.
@@ -27,6 +29,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from ..skeleton import COCO, H36M, coco_to_h36m
+from .augment import augment_pose
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,28 @@ class VirtualConfig:
     conf_gamma: tuple = (1.0, 1.0)           # per-clip confidence remap conf ** g, g log-uniform in this
                                              # range (a detector that scales its scores differently)
     conf_ones_p: float = 0.0                 # probability that a clip's detected joints all get conf 1
+    # pose-space augmentation (training/augment.py), applied first (before the body randomisation
+    # and the camera above); all off by default.
+    # Angles in degrees, slow terms with a period in frames (60-240 frames = 2-8 s at 30 fps).
+    limb_mix_p: float = 0.0                  # one limb chain from another training clip's window
+    limb_mix_limbs: tuple = ("l_arm", "r_arm", "l_leg", "r_leg")   # the chains it picks from (uniformly)
+    fk_p: float = 0.0                        # joint-angle perturbation of the limb segments (FK)
+    fk_const_deg: float = 6.0                # std of each segment's constant rotation
+    fk_wave_deg: float = 5.0                 # max amplitude of its slow sinusoidal part
+    fk_max_deg: float = 15.0                 # |rotation| clip
+    proportion_p: float = 0.0                # per-group bone length factors below
+    leg_scale: tuple = (1.0, 1.0)            # thighs and shins (factor range, uniform)
+    arm_scale: tuple = (1.0, 1.0)            # upper arms and forearms (arm span vs height)
+    torso_scale: tuple = (1.0, 1.0)          # pelvis-spine-thorax-neck-head
+    width_scale: tuple = (1.0, 1.0)          # hip and shoulder widths
+    lean_p: float = 0.0                      # trunk lean: upper body turned about the pelvis
+    lean_forward_deg: tuple = (-5.0, 15.0)   # constant forward (+) lean range
+    lean_side_deg: float = 8.0               # constant sideways lean in +- this
+    lean_wave_deg: float = 4.0               # max amplitude of the slow sway
+    tilt_p: float = 0.0                      # whole-body tilt about the ground point under the pelvis
+    tilt_deg: float = 4.0                    # constant tilt in +- this (random horizontal axis)
+    tilt_wave_deg: float = 2.0               # max amplitude of the slow sway
+    aug_period_frames: tuple = (60.0, 240.0)  # period range of the slow terms
 
 
 #: relative jitter per COCO joint (hips and wrists are the least stable detector outputs)
@@ -216,13 +241,17 @@ def detector_noise(coco_px: np.ndarray, width: int, height: int, rng: np.random.
 
 
 def virtual_capture(h36m_mm: np.ndarray, coco_mm: np.ndarray, rng: np.random.Generator,
-                    cfg: VirtualConfig = VirtualConfig()) -> VirtualSample:
-    """One random virtual capture of a clip (``(T, 17, 3)`` mm, Y-up world each)."""
-    h36m = np.asarray(h36m_mm, dtype=np.float64) / 1000.0
-    coco = np.asarray(coco_mm, dtype=np.float64) / 1000.0
+                    cfg: VirtualConfig = VirtualConfig(), donor_h36m_mm: np.ndarray | None = None) -> VirtualSample:
+    """One random virtual capture of a clip (``(T, 17, 3)`` mm, Y-up world each).
+    ``donor_h36m_mm``: another clip's window of the same shape, the limb donor of
+    ``cfg.limb_mix_p`` (:func:`.augment.augment_pose`; no limb mixing without one)."""
+    h36m = np.asarray(h36m_mm, dtype=np.float64)
+    coco = np.asarray(coco_mm, dtype=np.float64)
     if h36m.shape != coco.shape or h36m.shape[1:] != (17, 3) or h36m.shape[0] < 1:
         raise ValueError(f"expected h36m_mm and coco_mm of the same shape (T, 17, 3), found "
                          f"{h36m.shape} and {coco.shape}")
+    h36m, coco = augment_pose(h36m, coco, rng, cfg, donor_h36m_mm)
+    h36m, coco = h36m / 1000.0, coco / 1000.0
     h36m, coco = randomize_body(h36m, coco, rng, cfg)
     R, t, focal, principal, w, h = random_camera(np.concatenate([h36m, coco], 1), rng, cfg)
     h_cam = h36m @ R.T + t
