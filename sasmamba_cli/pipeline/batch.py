@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OutputError, InputError, SasmambaError
+from . import memtrace
 from .edges import edge_summary_line
 from .outputs import WRITERS, render_names, write_render
 from .result import atomic_write_bytes, result_to_dict, write_json_streamed
@@ -249,7 +250,8 @@ def process_clip(pipeline: LiftPipeline, path: Path, out_dir: Path, stem: str, *
         else:
             result = pipeline.run_video(path, on_progress=on_frames)
         tw = time.perf_counter()
-        written = write_outputs(pipeline, result, out_dir, stem, video=None if keypoints_mode else path)
+        with memtrace.stage("write"):
+            written = write_outputs(pipeline, result, out_dir, stem, video=None if keypoints_mode else path)
         timings = {**pipeline.last_timings, "write": time.perf_counter() - tw}
         st = result.header["stats"]
         fk = result.header.get("fk_consistent")

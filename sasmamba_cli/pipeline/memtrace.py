@@ -1,0 +1,66 @@
+"""Peak memory per stage, for ``benchmarks/bench_memory.py`` (off unless ``SASMAMBA_MEMTRACE`` is set).
+
+``SASMAMBA_MEMTRACE=FILE``: every pipeline stage (:class:`.run.Stopwatch`) and the writing of a
+clip's outputs append one JSON line to FILE: ``{"stage", "peak_mb", "rss_before_mb",
+"rss_after_mb"}``. ``peak_mb`` is the highest resident set size of the process *during that
+stage*: Linux's high-water mark (``VmHWM``) is reset at the stage's start by writing ``5`` to
+``/proc/self/clear_refs``; where that is not allowed it is the peak since the process started
+(``"reset": false``). A stage entered several times (decode / detect / track on a video, once per
+batch) gives one line per entry. Nothing here changes any output.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+from contextlib import contextmanager
+
+ENV = "SASMAMBA_MEMTRACE"
+
+
+def _status_mb(key: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024           # kB
+    except OSError:
+        pass
+    return None
+
+
+def rss_mb() -> float | None:
+    """Resident set size now (MB), None where /proc is not available."""
+    return _status_mb("VmRSS")
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_mb() -> float:
+    hwm = _status_mb("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def stage(name: str):
+    """Record the peak RSS of the ``with`` block as stage ``name`` (a no-op without the env var)."""
+    target = os.environ.get(ENV)
+    if not target:
+        yield
+        return
+    before = rss_mb()
+    reset = _reset_peak()
+    try:
+        yield
+    finally:
+        rec = {"stage": name, "peak_mb": round(_peak_mb(), 1), "rss_before_mb": before,
+               "rss_after_mb": rss_mb(), "reset": reset}
+        with open(target, "a") as f:
+            f.write(json.dumps(rec) + "\n")
