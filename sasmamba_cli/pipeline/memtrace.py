@@ -5,7 +5,10 @@ clip's outputs append one JSON line to FILE: ``{"stage", "peak_mb", "rss_before_
 "rss_after_mb"}``. ``peak_mb`` is the highest resident set size of the process *during that
 stage*: Linux's high-water mark (``VmHWM``) is reset at the stage's start by writing ``5`` to
 ``/proc/self/clear_refs``; where that is not allowed it is the peak since the process started
-(``"reset": false``). A stage entered several times (decode / detect / track on a video, once per
+(``"reset": false``). ``peak_before_mb`` is the high-water mark just before that reset (for the
+first stage: the peak of the imports and model loading). The reset also lowers what
+``getrusage`` reports as ``ru_maxrss``: with the trace on, the process's peak is the largest of
+all these numbers and the final ``ru_maxrss``. A stage entered several times (decode / detect / track on a video, once per
 batch) gives one line per entry. Nothing here changes any output.
 """
 from __future__ import annotations
@@ -56,11 +59,13 @@ def stage(name: str):
         yield
         return
     before = rss_mb()
+    prior = _peak_mb()               # peak since the last reset (or since the start: imports, models)
     reset = _reset_peak()
     try:
         yield
     finally:
-        rec = {"stage": name, "peak_mb": round(_peak_mb(), 1), "rss_before_mb": before,
+        rec = {"stage": name, "peak_mb": round(_peak_mb(), 1), "peak_before_mb": round(prior, 1),
+               "rss_before_mb": before,
                "rss_after_mb": rss_mb(), "reset": reset}
         with open(target, "a") as f:
             f.write(json.dumps(rec) + "\n")
