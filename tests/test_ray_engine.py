@@ -134,3 +134,52 @@ def test_real_video_clips_same_as_local(tmp_path, cluster, monkeypatch):
             np.testing.assert_allclose(np.array(ta["keypoints_2d_coco"], float), np.array(tb["keypoints_2d_coco"], float),
                                        atol=1e-3)
             np.testing.assert_allclose(np.array(ta["joints_3d"], float), np.array(tb["joints_3d"], float), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_cleanly_and_rerun_resumes(tmp_path):
+    """`sasmamba lift --engine ray --workers 2` on three keypoint clips (a short, b and c long),
+    SIGINT once a's outputs are there: exit code 130, a kept whole, nothing of b or c (no
+    temporaries, no half set), no process of that run left (the local Ray instance it started is
+    stopped); the rerun skips a and does b and c. Issue 15 point 5, on tests/faults_helpers.py."""
+    import signal
+    import subprocess
+    import time
+    import uuid
+
+    from faults_helpers import (LIFT_FAST, assert_no_partial_sets, keypoint_clip, lift_cmd, lift_env, processes_with_env,
+                                run_lift, summary_status, wait_for)
+
+    src = tmp_path / "in"
+    keypoint_clip(src / "a.json", seed=1, frames=40)
+    keypoint_clip(src / "b.json", seed=2, frames=1500)          # seconds each: still running at the Ctrl-C
+    keypoint_clip(src / "c.json", seed=3, frames=1500)
+    out = tmp_path / "out"
+    run_id = uuid.uuid4().hex
+    marker = f"SASMAMBA_TEST_RUN={run_id}"
+    args = ("--keypoints", src, "--engine", "ray", "--workers", "2", "-f", "json,npz,csv", *LIFT_FAST, "--out", out)
+    proc = subprocess.Popen(lift_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=lift_env(tmp_path, SASMAMBA_TEST_RUN=run_id))
+    try:
+        wait_for(lambda: (out / "a.json").exists(), 240, "clip a's outputs", proc)
+        assert processes_with_env(marker)                          # the run's Ray processes carry the marker
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in err and "run the same command again to resume" in err
+    assert assert_no_partial_sets(out, ["a", "b", "c"]) == {"a": True, "b": False, "c": False}
+    end = time.monotonic() + 30                                    # processes may take a moment to exit
+    while processes_with_env(marker) and time.monotonic() < end:
+        time.sleep(0.5)
+    assert processes_with_env(marker) == []
+    again = run_lift(tmp_path, *args, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert summary_status(out) == {"a.json": "skipped", "b.json": "ok", "c.json": "ok"}
+    assert assert_no_partial_sets(out, ["a", "b", "c"]) == {"a": True, "b": True, "c": True}
+    end = time.monotonic() + 30
+    while processes_with_env(marker) and time.monotonic() < end:
+        time.sleep(0.5)
+    assert processes_with_env(marker) == []
