@@ -278,6 +278,27 @@ def test_sigint_mid_batch_then_rerun(tmp_path, lifted):
         assert_same_outputs(out, ref, s)
 
 
+def test_discard_unfinished_removes_only_the_cut_short_clip(tmp_path):
+    """What the Ray engine's driver does for a clip its Ctrl-C cut short: temporaries always; the
+    files under final names only while the clip's JSON (written last) is missing; never a file of
+    another clip whose name starts the same way."""
+    from sasmamba_cli.pipeline.batch import discard_unfinished
+
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = ["a.npz", "a.csv", "a_track0.bvh", "a_track12.bvh", "a_render.mp4", "a_render_summary.png"]
+    others = ["a_track1.json", "a_track1.npz", "a_track1_track0.bvh", "ab.npz", "b.npz"]
+    for n in mine + others + [".a.csv.x1y2.tmp", ".a.json.k3.tmp"]:
+        (out / n).write_bytes(b"x")
+    gone = discard_unfinished(out, "a")
+    assert visible(out) == set(others) and not temporaries(out)
+    assert {p.name for p in gone} == set(mine) | {".a.csv.x1y2.tmp", ".a.json.k3.tmp"}
+    for n in mine + ["a.json", ".a.npz.z9.tmp"]:                 # a finished clip: kept whole
+        (out / n).write_bytes(b"x")
+    discard_unfinished(out, "a")
+    assert visible(out) == set(others) | set(mine) | {"a.json"} and not temporaries(out)
+
+
 # --- noise on stderr (point 5) -----------------------------------------------------------------
 
 def test_realval_benchmark_skips_cleanly_without_the_data(tmp_path):
