@@ -1,4 +1,5 @@
-"""Peak memory per stage, for ``benchmarks/bench_memory.py`` (off unless ``SASMAMBA_MEMTRACE`` is set).
+"""Peak memory per stage, for ``benchmarks/bench_memory.py`` (off unless ``SASMAMBA_MEMTRACE`` is set),
+and :func:`release_free_memory`, which the pipeline calls between its big stages.
 
 ``SASMAMBA_MEMTRACE=FILE``: every pipeline stage (:class:`.run.Stopwatch`) and the writing of a
 clip's outputs append one JSON line to FILE: ``{"stage", "peak_mb", "rss_before_mb",
@@ -49,6 +50,21 @@ def _reset_peak() -> bool:
 def _peak_mb() -> float:
     hwm = _status_mb("VmHWM")
     return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim``; a no-op elsewhere).
+
+    Parsing and tracking a long clip create and free millions of small objects; glibc keeps the
+    freed pages mapped, and the model stage that follows allocates its large buffers elsewhere
+    (mmap), so without this the freed pages would add to the lift stage's peak (measured on a
+    10-minute two-person keypoint file: 31 of the 88 MB held after tracking were such pages)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 @contextmanager

@@ -365,6 +365,7 @@ class LiftPipeline:
         camera = camera_from_fov(width, height, s.fov_deg)
         with sw.stage("swaps"):
             tracks, swap_block = repair_swaps(tracks, s.fix_swaps)
+        memtrace.release_free_memory()        # the pages that decoding / parsing and tracking freed
         with sw.stage("lift"):
             kp_h36m = [coco_to_h36m(t.keypoints_px) for t in tracks]
             rel, rolls = lift_sequences_rolled(
@@ -409,6 +410,7 @@ class LiftPipeline:
         if s.fk_on:
             with sw.stage("fk_consistent"):
                 clip = fk_consistent_clip(clip)
+        memtrace.release_free_memory()        # the lift's freed buffers, before the writers run
         self.last_timings = dict(sw.seconds)
         clip.header["run"]["timings_s"] = {k: round(v, 4) for k, v in sw.seconds.items()}
         return clip
