@@ -102,7 +102,8 @@ def main() -> int:
                      f"{mb('.csv')} | {took:.0f} | {rc} |")
     names = list(dict.fromkeys(k for r in rows for k in r[7]))
     lines += ["", "Peak RSS per stage, MB (`load` = imports and models, before the first stage; `decode` = "
-              "parsing the keypoint file; `write` = JSON + NPZ + CSV):", "", "| length | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+              "parsing the keypoint file; `write` = JSON + NPZ + CSV):", "",
+              "| length | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for r in rows:
         lines.append(f"| {r[0]:g} min | " + " | ".join(f"{r[7][k]:.0f}" if k in r[7] else "" for k in names) + " |")
     text = "\n".join(lines) + "\n"
