@@ -199,11 +199,12 @@ def test_folder_turning_read_only_mid_batch(tmp_path, monkeypatch, pipeline):
 
 KILL_AT_RENAME = """
 import os, signal
+from pathlib import Path
 import sasmamba_cli.pipeline.result as result
 real_replace = os.replace
 def replace(src, dst):
-    if str(dst).endswith('.csv'):
-        os.kill(os.getpid(), signal.SIGKILL)   # the CSV's temporary is written, not yet renamed
+    if Path(dst).name == 'b.csv':
+        os.kill(os.getpid(), signal.SIGKILL)   # b's CSV temporary is written, not yet renamed
     return real_replace(src, dst)
 result.os.replace = replace
 """
@@ -211,29 +212,35 @@ result.os.replace = replace
 KILL_BEFORE_JSON = """
 import os, signal
 import sasmamba_cli.pipeline.batch as batch
-def killer(*a, **k):
-    os.kill(os.getpid(), signal.SIGKILL)       # after the npz and csv, before the JSON that marks the clip done
+real_json = batch.write_json_streamed
+def killer(r, path, header=None):
+    if path.name == 'b.json':                   # after b's npz and csv, before the JSON that marks it done
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_json(r, path, header)
 batch.write_json_streamed = killer
 """
 
 
 def test_sigkill_mid_write_then_rerun(tmp_path, lifted):
-    """kill -9 between a temporary and its rename, then (on the rerun) after the data files but
-    before the JSON: nothing partial is ever taken as done, and the next rerun gives the complete
-    outputs, identical to an uninterrupted run's."""
+    """kill -9 in the middle of a batch (a, b, c) while b is being written: between a temporary
+    and its rename, then (on the rerun) after b's data files but before its JSON. Nothing partial
+    is ever taken as done (a is complete, b has no JSON, c nothing), and the next rerun skips a,
+    does b and c, with outputs identical to an uninterrupted run's."""
     src, ref = lifted
-    args = ("--keypoints", src / "a.json", "-f", "json,npz,csv", *LIFT_FAST)
+    args = ("--keypoints", src, "-f", "json,npz,csv", *LIFT_FAST)
     out = tmp_path / "out"
     for hook in (KILL_AT_RENAME, KILL_BEFORE_JSON):
         killed = run_lift(tmp_path, *args, "--out", out, hook=hook)
         assert killed.returncode == -9                                   # really killed mid-clip
-        assert not (out / "a.json").exists()                             # the clip is not marked done
-        assert visible(out) <= {"a.npz", "a.csv"}                        # complete files or none, never partial
-    assert (out / "a.npz").exists() and (out / "a.csv").exists()         # the second kill came after both
+        assert (out / "a.json").exists() and not (out / "b.json").exists()   # b is not marked done
+        assert visible(out) <= {"a.json", "a.npz", "a.csv", "b.npz", "b.csv"}   # complete files or none
+    assert (out / "b.npz").exists() and (out / "b.csv").exists()         # the second kill came after both
     again = run_lift(tmp_path, *args, "--out", out)
-    assert again.returncode == 0 and summary_status(out) == {"a.json": "ok"}      # redone, not skipped
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert summary_status(out) == {"a.json": "skipped", "b.json": "ok", "c.json": "ok"}   # b redone
     assert not temporaries(out)                                          # temporaries removed
-    assert_same_outputs(out, ref, "a")
+    for s in "abc":
+        assert_same_outputs(out, ref, s)
 
 
 BLOCK_IN_CSV = """
