@@ -1,5 +1,6 @@
 """--engine ray on a real local Ray instance (2 workers): same outputs as the local engine, resume,
-a corrupt clip reported while the others finish, a killed worker's clip retried."""
+a corrupt clip reported while the others finish, a killed worker's clip retried, Ctrl-C (slow).
+The fault checks use the helpers of tests/test_faults.py (tests/faults_helpers.py)."""
 import json
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from faults_helpers import assert_no_partial_sets, keypoint_clip  # noqa: E402
 from sasmamba_cli.engines.ray_engine import KILL_ONCE_ENV, RayOptions, RayReporter, run_ray  # noqa: E402
 from sasmamba_cli.pipeline.batch import run_batch  # noqa: E402
 from sasmamba_cli.pipeline.run import LiftPipeline, LiftSettings  # noqa: E402
@@ -15,13 +17,7 @@ SETTINGS = LiftSettings(weights="sasmamba_xs", formats=("json", "npz", "csv"), d
 
 
 def _clip(path, seed, frames=45):
-    rng = np.random.default_rng(seed)
-    anns = []
-    for f in range(frames):
-        kp = [[300 + 40 * np.sin(0.1 * f + j) + rng.normal(0, 1), 60 + 20 * j, 0.9] for j in range(17)]
-        anns.append({"image_id": f, "track_id": 0, "keypoints": [v for p in kp for v in p]})
-    path.write_text(json.dumps({"width": 640, "height": 480, "fps": 30, "annotations": anns}))
-    return path
+    return keypoint_clip(path, seed=seed, frames=frames)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +89,8 @@ def test_corrupt_clip_reported_killed_worker_retried(tmp_path, cluster, pipeline
     names = {p.name for p in (tmp_path / "out").iterdir()}
     assert {f"k{i}.{e}" for i in range(3) for e in ("json", "npz", "csv")} <= names
     assert not any(n.startswith("broken") for n in names)
+    assert assert_no_partial_sets(tmp_path / "out", ["k0", "k1", "k2", "broken"]) == {   # the killed worker's
+        "k0": True, "k1": True, "k2": True, "broken": False}                           # clip left no temporaries
 
 
 def test_missing_ray_names_the_extra(monkeypatch):
