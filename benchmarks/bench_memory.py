@@ -5,7 +5,10 @@
 The demo clip's 2D (one lift of assets/demo/cam01.mp4, its result JSON) is looped, with a small
 drift so no two loops are identical, into keypoint files of the given lengths at 30 fps; each is
 lifted in a fresh process (`sasmamba lift --keypoints FILE --format json,npz,csv`) and the peak
-resident set size of that process (ru_maxrss) and the size of each output are recorded. This
+resident set size of that process (ru_maxrss), the peak of each stage (``SASMAMBA_MEMTRACE``,
+:mod:`sasmamba_cli.pipeline.memtrace`: Linux's high-water mark reset at each stage's start; "load"
+is the peak before the first stage: imports and the models) and the size of each output are
+recorded. This
 measures every stage after detection (tracking, lift, root, smoothing, writing). Decoding and
 detection stream the video in batches of `--batch-size` frames (pipeline/video.py), so they add a
 constant, not a length-proportional, amount. The lifter is `--weights` (the default here is the
@@ -65,14 +68,26 @@ def main() -> int:
         code = ("import resource, sys; from sasmamba_cli.cli import main; sys.argv = sys.argv[1:]\n"
                 "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
                 "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
+        trace = work / f"trace_{m:g}.jsonl"
         p = subprocess.run([sys.executable, "-c", code, "sasmamba", "lift", "--keypoints", str(kp), "--out", str(out),
                             "--weights", a.weights, "--format", "json,npz,csv", "-q"],
-                           env=env, capture_output=True, text=True)
+                           env={**env, "SASMAMBA_MEMTRACE": str(trace)}, capture_output=True, text=True)
         took = time.perf_counter() - t0
         rss = [int(line.split()[1]) for line in p.stdout.splitlines() if line.startswith("MAXRSS_KB")]
+        stages: dict[str, float] = {}
+        recs = [json.loads(line) for line in trace.read_text().splitlines()] if trace.exists() else []
+        if recs:
+            stages["load"] = recs[0]["peak_before_mb"]          # imports + models, before the first stage
+        for rec in recs:
+            stages[rec["stage"]] = max(stages.get(rec["stage"], 0.0), rec["peak_mb"])
+        # the trace resets the kernel's high-water mark, which ru_maxrss reads: the process's peak
+        # is the largest of the stage peaks, the peaks between them and the final ru_maxrss
+        peaks = [rss[0] / 1024] if rss else []
+        peaks += [r["peak_mb"] for r in recs] + [r["peak_before_mb"] for r in recs]
+        peak = max(peaks, default=float("nan"))
         frames = int(m * 60 * 30)
         sizes = {f.suffix: f.stat().st_size for f in out.glob(f"{kp.stem}.*")}
-        rows.append((m, frames, rss[0] / 1024 if rss else float("nan"), kp.stat().st_size, sizes, took, p.returncode))
+        rows.append((m, frames, peak, kp.stat().st_size, sizes, took, p.returncode, stages))
         print(rows[-1], flush=True)
     lines = ["# Peak memory of `sasmamba lift --keypoints` on long inputs", "",
              f"- Command: `python benchmarks/bench_memory.py --minutes {' '.join(f'{m:g}' for m in a.minutes)} "
@@ -81,10 +96,16 @@ def main() -> int:
              "the demo's 2D (2 tracks) looped at 30 fps.", "",
              "| length | frames | peak RSS MB | input JSON MB | result JSON MB | NPZ MB | CSV MB | seconds | exit |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for m, frames, rss, insize, sizes, took, rc in rows:
+    for m, frames, rss, insize, sizes, took, rc, _ in rows:
         mb = lambda s: f"{sizes.get(s, 0) / 1e6:.1f}"
         lines.append(f"| {m:g} min | {frames} | {rss:.0f} | {insize / 1e6:.1f} | {mb('.json')} | {mb('.npz')} | "
                      f"{mb('.csv')} | {took:.0f} | {rc} |")
+    names = list(dict.fromkeys(k for r in rows for k in r[7]))
+    lines += ["", "Peak RSS per stage, MB (`load` = imports and models, before the first stage; `decode` = "
+              "parsing the keypoint file; `write` = JSON + NPZ + CSV):", "",
+              "| length | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for r in rows:
+        lines.append(f"| {r[0]:g} min | " + " | ".join(f"{r[7][k]:.0f}" if k in r[7] else "" for k in names) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

@@ -23,11 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import write_bytes
 from .errors import InputError, OutputError, SasmambaError
 from .export.consistent import fk_consistent_clip, fk_summary_line
 from .export.formats import NEEDS_DICT, WRITERS
+from .pipeline import memtrace
 from .pipeline.edges import edge_summary_line
-from .atomic import write_bytes
 from .pipeline.result import ClipResult, result_to_dict, write_json_streamed
 from .pipeline.run import LiftPipeline, Stopwatch, source_fingerprint
 from .render.outputs import render_names, write_render
@@ -169,12 +170,14 @@ def write_outputs(pipeline: LiftPipeline, result, out_dir: Path, stem: str,
         result.header["run"]["outputs"] = [json_path.name] + [p.name for p in written
                                                               if Path(p).parent.resolve() == out_dir.resolve()] + rendered
         write_json_streamed(result, json_path)
-    except OSError as e:
-        # no set of outputs from a failed clip: remove what this clip wrote (the JSON last, so a
-        # crash in between still leaves the clip not done)
+    except BaseException as e:
+        # no set of outputs from a failed or interrupted (Ctrl-C) clip: remove what this clip wrote
+        # (the JSON last, so a crash in between still leaves the clip not done)
         for p in [*written, json_path]:
             Path(p).unlink(missing_ok=True)
-        raise output_error(e, out_dir, stem) from e
+        if isinstance(e, OSError):
+            raise output_error(e, out_dir, stem) from e
+        raise
     if pipeline.settings.render:
         written.extend(write_render({**d, "run": result.header["run"]}, video, out_dir, stem))
     return [json_path] + written
@@ -193,6 +196,28 @@ def remove_stale_temporaries(out_dir: Path, stem: str) -> list[Path]:
             if p.exists():
                 p.unlink(missing_ok=True)
                 gone.append(p)
+    return gone
+
+
+def discard_unfinished(out_dir: Path, stem: str) -> list[Path]:
+    """After a worker was stopped in the middle of clip ``stem`` (Ctrl-C under ``--engine ray``):
+    its hidden temporaries, and, when its JSON (written last: the mark of a complete set) is
+    absent, the files it writes under their final names (NPZ, CSV, BVH, render), so that no half
+    set is left in ``out_dir``. A clip whose JSON is there finished before it was stopped and is
+    kept whole."""
+    import re
+
+    from .export.bvh import safe_stem
+
+    gone = remove_stale_temporaries(out_dir, stem)
+    if (out_dir / f"{stem}.json").exists():
+        return gone
+    names = {f"{stem}.npz", f"{stem}.csv", *render_names(stem)}
+    bvh = re.compile(re.escape(safe_stem(stem)) + r"_track\d+\.bvh")
+    for p in out_dir.iterdir() if out_dir.is_dir() else []:
+        if p.name in names or bvh.fullmatch(p.name):
+            p.unlink(missing_ok=True)
+            gone.append(p)
     return gone
 
 
@@ -275,7 +300,8 @@ def process_clip(pipeline: LiftPipeline, path: Path, out_dir: Path, stem: str, *
             return skipped
         result = lift_clip(pipeline, path, keypoints_mode=keypoints_mode, on_progress=on_frames)
         tw = time.perf_counter()
-        written = write_outputs(pipeline, result, out_dir, stem, video=None if keypoints_mode else path)
+        with memtrace.stage("write"):
+            written = write_outputs(pipeline, result, out_dir, stem, video=None if keypoints_mode else path)
         timings = {**pipeline.last_timings, "write": time.perf_counter() - tw}
         st = result.header["stats"]
         fk = result.header.get("fk_consistent")

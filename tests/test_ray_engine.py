@@ -1,5 +1,6 @@
 """--engine ray on a real local Ray instance (2 workers): same outputs as the local engine, resume,
-a corrupt clip reported while the others finish, a killed worker's clip retried."""
+a corrupt clip reported while the others finish, a killed worker's clip retried, Ctrl-C (slow).
+The fault checks use the helpers of tests/test_faults.py (tests/faults_helpers.py)."""
 import json
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from faults_helpers import assert_no_partial_sets, keypoint_clip  # noqa: E402
 from sasmamba_cli.engines.ray_engine import KILL_ONCE_ENV, RayOptions, RayReporter, run_ray  # noqa: E402
 from sasmamba_cli.batch import run_batch  # noqa: E402
 from sasmamba_cli.pipeline.run import LiftPipeline, LiftSettings  # noqa: E402
@@ -15,13 +17,7 @@ SETTINGS = LiftSettings(weights="sasmamba_xs", formats=("json", "npz", "csv"), d
 
 
 def _clip(path, seed, frames=45):
-    rng = np.random.default_rng(seed)
-    anns = []
-    for f in range(frames):
-        kp = [[300 + 40 * np.sin(0.1 * f + j) + rng.normal(0, 1), 60 + 20 * j, 0.9] for j in range(17)]
-        anns.append({"image_id": f, "track_id": 0, "keypoints": [v for p in kp for v in p]})
-    path.write_text(json.dumps({"width": 640, "height": 480, "fps": 30, "annotations": anns}))
-    return path
+    return keypoint_clip(path, seed=seed, frames=frames)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +89,8 @@ def test_corrupt_clip_reported_killed_worker_retried(tmp_path, cluster, pipeline
     names = {p.name for p in (tmp_path / "out").iterdir()}
     assert {f"k{i}.{e}" for i in range(3) for e in ("json", "npz", "csv")} <= names
     assert not any(n.startswith("broken") for n in names)
+    assert assert_no_partial_sets(tmp_path / "out", ["k0", "k1", "k2", "broken"]) == {   # the killed worker's
+        "k0": True, "k1": True, "k2": True, "broken": False}                           # clip left no temporaries
 
 
 def test_missing_ray_names_the_extra(monkeypatch):
@@ -134,3 +132,52 @@ def test_real_video_clips_same_as_local(tmp_path, cluster, monkeypatch):
             np.testing.assert_allclose(np.array(ta["keypoints_2d_coco"], float), np.array(tb["keypoints_2d_coco"], float),
                                        atol=1e-3)
             np.testing.assert_allclose(np.array(ta["joints_3d"], float), np.array(tb["joints_3d"], float), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_cleanly_and_rerun_resumes(tmp_path):
+    """`sasmamba lift --engine ray --workers 2` on three keypoint clips (a short, b and c long),
+    SIGINT once a's outputs are there: exit code 130, a kept whole, nothing of b or c (no
+    temporaries, no half set), no process of that run left (the local Ray instance it started is
+    stopped); the rerun skips a and does b and c. Issue 15 point 5, on tests/faults_helpers.py."""
+    import signal
+    import subprocess
+    import time
+    import uuid
+
+    from faults_helpers import (LIFT_FAST, assert_no_partial_sets, keypoint_clip, lift_cmd, lift_env, processes_with_env,
+                                run_lift, summary_status, wait_for)
+
+    src = tmp_path / "in"
+    keypoint_clip(src / "a.json", seed=1, frames=40)
+    keypoint_clip(src / "b.json", seed=2, frames=1500)          # seconds each: still running at the Ctrl-C
+    keypoint_clip(src / "c.json", seed=3, frames=1500)
+    out = tmp_path / "out"
+    run_id = uuid.uuid4().hex
+    marker = f"SASMAMBA_TEST_RUN={run_id}"
+    args = ("--keypoints", src, "--engine", "ray", "--workers", "2", "-f", "json,npz,csv", *LIFT_FAST, "--out", out)
+    proc = subprocess.Popen(lift_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=lift_env(tmp_path, SASMAMBA_TEST_RUN=run_id))
+    try:
+        wait_for(lambda: (out / "a.json").exists(), 240, "clip a's outputs", proc)
+        assert processes_with_env(marker)                          # the run's Ray processes carry the marker
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in err and "run the same command again to resume" in err
+    assert assert_no_partial_sets(out, ["a", "b", "c"]) == {"a": True, "b": False, "c": False}
+    end = time.monotonic() + 30                                    # processes may take a moment to exit
+    while processes_with_env(marker) and time.monotonic() < end:
+        time.sleep(0.5)
+    assert processes_with_env(marker) == []
+    again = run_lift(tmp_path, *args, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert summary_status(out) == {"a.json": "skipped", "b.json": "ok", "c.json": "ok"}
+    assert assert_no_partial_sets(out, ["a", "b", "c"]) == {"a": True, "b": True, "c": True}
+    end = time.monotonic() + 30
+    while processes_with_env(marker) and time.monotonic() < end:
+        time.sleep(0.5)
+    assert processes_with_env(marker) == []

@@ -18,7 +18,11 @@ Design (Ray's actor-pool pattern for batch inference, kept small):
   that dies mid-clip (killed, out of memory) is replaced and its clip retried up to
   ``max_retries`` times, then reported failed; outputs are renamed into place only when complete
   (a killed worker leaves at most hidden temporaries), so nothing half-written is ever taken as
-  done; Ctrl-C cancels the tasks, kills the actors and exits 130 (a rerun resumes);
+  done; Ctrl-C kills the actors and with them their running clips (Ray cannot force-cancel an
+  actor's task), stops a Ray instance started here, removes what the clips cut short had written
+  (temporaries, and the files of a set whose JSON is missing:
+  :func:`~sasmamba_cli.batch.discard_unfinished`) and exits 130; a rerun skips the
+  finished clips and does the rest (``tests/test_ray_engine.py``);
 - the driver collects the rows (the CLI writes the same ``summary.csv``).
 
 Without ``address`` a local Ray instance is started (and stopped at the end); ``address="auto"``
@@ -31,7 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import InputError
-from ..batch import ClipSummary, check_output_dir, output_stems, pending_clip
+from ..batch import ClipSummary, check_output_dir, discard_unfinished, output_stems, pending_clip
 
 RAY_INSTALL = 'pip install "sasmamba[ray]"  (from a checkout: pip install ".[ray]")'
 #: fault injection for tests: a worker that finds this file at the start of a clip deletes it and
@@ -160,6 +164,7 @@ def run_ray(settings, inputs: list[Path], out_dir: Path, *, keypoints_mode: bool
     queue = list(todo)
     attempts = {p: 0 for p in todo}
     running: dict = {}                                            # future -> (actor index, path)
+    stopped: list[Path] = []                                      # clips cut short by Ctrl-C
     try:
         def submit(i: int) -> None:
             p = queue.pop(0)
@@ -195,13 +200,20 @@ def run_ray(settings, inputs: list[Path], out_dir: Path, *, keypoints_mode: bool
             if queue:
                 submit(i)
     except KeyboardInterrupt:
-        for fut in running:
-            ray.cancel(fut, force=True)
+        stopped = [p for _, p in running.values()]
+        for a in actors:                  # actor tasks cannot be force-cancelled (ray.cancel refuses
+            ray.kill(a, no_restart=True)  # force=True for them): stop their worker processes
+        try:                                                      # let the killed tasks settle
+            ray.wait(list(running), num_returns=len(running), timeout=10)
+        except Exception:
+            pass
         raise
     finally:
         for a in actors:
             ray.kill(a, no_restart=True)
         if started_here:
-            ray.shutdown()
+            ray.shutdown()                                        # stops this run's worker processes
+        for p in stopped:                                         # no half set of a clip cut short
+            discard_unfinished(out_dir, stems[p])
     return [rows[p] for p in inputs]
 

@@ -70,7 +70,24 @@ def _bad(path: Path, msg: str) -> InputError:
     return InputError(f"keypoint file {path}: {msg}. See docs/output_format.md (--keypoints layouts)")
 
 
+def _compact(obj: dict) -> dict:
+    """``json.loads`` object hook: an entry's flat list of 51 numbers / nulls becomes a float64
+    array (null -> NaN) as soon as it is parsed, so the file's Python floats (32 bytes each) do not
+    all live at once; anything else is left for :func:`_keypoints` to check and report."""
+    raw = obj.get("keypoints")
+    if type(raw) is list and len(raw) == 51 and all(v is None or type(v) is float or type(v) is int for v in raw):
+        try:
+            obj["keypoints"] = np.array([math.nan if v is None else v for v in raw], dtype=np.float64)
+        except (OverflowError, ValueError, TypeError):
+            pass
+    return obj
+
+
 def _keypoints(path: Path, where: str, raw) -> np.ndarray:
+    if isinstance(raw, np.ndarray):                # already converted while parsing (_compact)
+        kp = raw.reshape(17, 3)
+        kp[~np.isfinite(kp[:, 2]), 2] = 0.0
+        return kp
     if not isinstance(raw, (list, tuple)):
         raise _bad(path, f"{where}: expected 'keypoints' as a list of 51 numbers, found {type(raw).__name__}")
     if len(raw) == 17 and all(isinstance(p, (list, tuple)) for p in raw):
@@ -156,7 +173,7 @@ def _from_result(path: Path, data: dict) -> tuple[dict, int, list[dict]]:
             coco[t.keypoints_coco_interpolated] = (np.nan, np.nan, 0.0)
         for i in np.flatnonzero(~t.interpolated):
             box = t.boxes_px[i]
-            entries.append({"frame": int(t.frames[i]), "keypoints": coco[i].reshape(-1).tolist(),
+            entries.append({"frame": int(t.frames[i]), "keypoints": coco[i].copy(),
                             "track_id": t.track_id, "xyxy": box.tolist() if np.isfinite(box).all() else None})
     return meta, src.rotation, entries
 
@@ -250,7 +267,7 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
     if not path.is_file():
         raise InputError(f"keypoint file {path} not found; expected a JSON file (see --help)")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(), object_hook=_compact)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _bad(path, f"not valid JSON ({e})") from e
     rotation = 0

@@ -10,6 +10,7 @@ together in batches.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ..weights import require_default_weights, resolve_weights
 from ..skeleton import flip_h36m, lifter_input
 from .resample import resample_back, resample_keypoints
 from .roll import rotate_camera_z, rotate_keypoints, torso_roll
-from .windows import cut_windows, merge_windows, plan_windows
+from .windows import WindowPlan, cut_window, plan_windows, window_weights
 
 @dataclass(frozen=True)
 class LoadedLifter:
@@ -124,23 +125,32 @@ def cpu_batch_size(model, device, requested: int) -> int:
     return max(1, int(requested))
 
 
-def run_model(lifter: LoadedLifter, windows: np.ndarray, batch_size: int, threads: int | None = None) -> np.ndarray:
-    """``(K, window, 17, in_chans)`` float32 -> ``(K, window, 17, 3)`` float64, batched, no grad;
-    with ``threads`` torch's CPU thread count is set for the call and restored after it."""
+def run_model_batches(lifter: LoadedLifter, rows: Callable[[int, int], np.ndarray], total: int,
+                      batch_size: int, threads: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """The model on ``total`` windows that ``rows(a, b)`` gives ``(b - a, window, 17, in_chans)``
+    (float32), in batches, no grad: yields ``(a, prediction)``, ``(b - a, window, 17, 3)`` float32
+    as the model returns it. With ``threads`` torch's CPU thread count is set while it runs and
+    restored after it."""
     import torch
 
-    out = []
     batch_size = cpu_batch_size(lifter.model, lifter.device, batch_size)
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
     try:
         with torch.inference_mode():
-            for i in range(0, windows.shape[0], batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(windows[i:i + batch_size])).to(lifter.device)
-                out.append(lifter.model(x).float().cpu().numpy().astype(np.float64))
+            for i in range(0, total, batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(rows(i, min(i + batch_size, total)))).to(lifter.device)
+                yield i, lifter.model(x).float().cpu().numpy()
     finally:
         torch.set_num_threads(before)
+
+
+def run_model(lifter: LoadedLifter, windows: np.ndarray, batch_size: int, threads: int | None = None) -> np.ndarray:
+    """``(K, window, 17, in_chans)`` float32 -> ``(K, window, 17, 3)`` float64, batched, no grad;
+    with ``threads`` torch's CPU thread count is set for the call and restored after it."""
+    out = [p.astype(np.float64) for _, p in
+           run_model_batches(lifter, lambda a, b: windows[a:b], windows.shape[0], batch_size, threads)]
     return np.concatenate(out, 0) if out else np.zeros((0,) + windows.shape[1:3] + (3,))
 
 
@@ -190,31 +200,88 @@ def infer_sequences(lifter: LoadedLifter, kp_h36m_px: list[np.ndarray], sizes: l
     want_tta = both or options.flip_tta
     resample = bool(options.resample and lifter.fps and abs(lifter.fps - fps) > 0.01 * lifter.fps)
     rolls = [torso_roll(kp) if options.upright else 0.0 for kp in kp_h36m_px]
-    plans, chunks = [], []
+    inputs, plans = [], []
     for kp, (w, h), r in zip(kp_h36m_px, sizes, rolls):
         kp = rotate_keypoints(kp, -r, w, h) if r else kp
         src = resample_keypoints(kp, fps, lifter.fps) if resample else kp
         x = lifter_input(src, w, h, lifter.in_chans)                            # (T', 17, C)
-        plan = plan_windows(x.shape[0], lifter.window, options.overlap_for(lifter.window))
-        plans.append(plan)
-        chunks.append(cut_windows(x, plan))                                     # (k, W, 17, C)
-    windows = np.concatenate(chunks, 0)
-    k = windows.shape[0]
-    if want_tta:
-        pred = run_model(lifter, np.concatenate([windows, flip_h36m(windows)], 0), options.batch_size,
-                         options.threads)
-        plain_w, tta_w = pred[:k], 0.5 * (pred[:k] + flip_h36m(pred[k:]))
-    else:
-        plain_w, tta_w = run_model(lifter, windows, options.batch_size, options.threads), None
+        inputs.append(x)
+        plans.append(plan_windows(x.shape[0], lifter.window, options.overlap_for(lifter.window)))
+    # The windows of all sequences, then (flip TTA) their mirrored copies, go through the model in
+    # batches, cut from the inputs batch by batch and merged into each sequence as they come out:
+    # memory holds one batch of windows, not all of them (it stays small on long videos). Only the
+    # plain predictions (float32, as the model returns them) wait for their mirrored partners.
+    counts = [len(p.starts) for p in plans]
+    owner = np.repeat(np.arange(n), counts)                                     # window -> sequence
+    local = np.concatenate([np.arange(c) for c in counts])                      # window -> index in it
+    k = len(owner)
+    total = 2 * k if want_tta else k
+    plain_m = [_Merger(p) for p in plans] if want_plain else None
+    tta_m = [_Merger(p) for p in plans] if want_tta else None
+    held = np.empty((k, lifter.window, 17, 3), np.float32) if want_tta else None
 
-    def finish(pred_w):
-        out, at = [], 0
-        for kp, plan, chunk, roll in zip(kp_h36m_px, plans, chunks, rolls):
-            seq = merge_windows(pred_w[at:at + chunk.shape[0]], plan)               # (T', 17, 3)
-            at += chunk.shape[0]
+    def rows(a: int, b: int) -> np.ndarray:
+        j = np.arange(a, b)
+        win = np.stack([cut_window(inputs[owner[i]], plans[owner[i]], local[i]) for i in j % k])
+        if b <= k:
+            return win
+        if a >= k:
+            return flip_h36m(win)
+        return np.concatenate([win[:k - a], flip_h36m(win[k - a:])], 0)
+
+    for a, pred in run_model_batches(lifter, rows, total, options.batch_size, options.threads):
+        for j in range(a, a + pred.shape[0]):
+            p = pred[j - a]
+            if j < k:
+                if want_plain:
+                    plain_m[owner[j]].add(p.astype(np.float64))
+                if want_tta:
+                    held[j] = p
+            else:
+                i = j - k
+                tta_m[owner[i]].add(0.5 * (held[i].astype(np.float64) + flip_h36m(p.astype(np.float64))))
+
+    def finish(mergers):
+        out = []
+        for kp, m, roll in zip(kp_h36m_px, mergers, rolls):
+            seq = m.result()                                                        # (T', 17, 3)
             if resample:
                 seq = resample_back(seq, fps, lifter.fps, kp.shape[0])
             out.append(rotate_camera_z(seq - seq[:, :1], roll))                     # root-relative, roll back
         return out
 
-    return Inference(finish(plain_w) if want_plain else None, finish(tta_w) if want_tta else None, rolls)
+    return Inference(finish(plain_m) if want_plain else None, finish(tta_m) if want_tta else None, rolls)
+
+
+class _Merger:
+    """:func:`.windows.merge_windows` fed one window at a time, in window order (the same
+    arithmetic in the same order, so the same result to the bit)."""
+
+    def __init__(self, plan: WindowPlan):
+        self.plan = plan
+        self.i = 0
+        self.out = self.acc = None
+        self.padded = bool(plan.pad_after or plan.pad_before)
+        self.w = None if self.padded else window_weights(plan)
+
+    def add(self, pred: np.ndarray) -> None:
+        """The prediction ``(window, ...)`` float64 of the plan's next window."""
+        plan, i = self.plan, self.i
+        if self.padded:
+            self.out = pred[plan.pad_before:plan.pad_before + plan.length]
+        else:
+            if self.out is None:
+                self.out = np.zeros((plan.length,) + pred.shape[1:], dtype=np.float64)
+                self.acc = np.zeros(plan.length)
+            s = plan.starts[i]
+            extra = (1,) * (pred.ndim - 1)
+            self.out[s:s + plan.window] += pred * self.w[i].reshape((-1,) + extra)
+            self.acc[s:s + plan.window] += self.w[i]
+        self.i += 1
+
+    def result(self) -> np.ndarray:
+        if self.i != len(self.plan.starts):
+            raise RuntimeError(f"merge: expected {len(self.plan.starts)} windows, found {self.i}")
+        if self.padded:
+            return self.out
+        return self.out / self.acc.reshape((-1,) + (1,) * (self.out.ndim - 1))

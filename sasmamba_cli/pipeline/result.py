@@ -12,7 +12,6 @@ JSON, NaN in NPZ and empty cells in CSV. Every write is atomic (temporary file i
 """
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import math
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import write_bytes, write_pieces
+from ..atomic import atomic_path, write_bytes, write_pieces
 from ..errors import InputError
 from ..skeleton import H36M
 
@@ -417,9 +416,8 @@ def write_npz(r: ClipResult, path: Path) -> Path:
                           ("keypoints_coco_interpolated", t.keypoints_coco_interpolated)):
             if mask is not None:
                 arrays[p + key] = np.asarray(mask, bool)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    write_bytes(path, buf.getvalue())
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:     # compressed straight into the temporary file
+        np.savez_compressed(f, **arrays)
     return path
 
 
@@ -431,24 +429,36 @@ _CSV_ROW = "%d,%d,%.4f,%d,%s,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.2f,%.2f,%.4f,%d"
 _CSV_NON_FINITE = re.compile(r"(?<=,)-?(?:nan|inf)(?=,|$)", re.MULTILINE)
 
 
-def write_csv(r: ClipResult, path: Path) -> Path:
-    """One row per track / frame / joint; 3D root-relative (x_m..z_m) plus the root; 2D H36M px;
-    ``interpolated`` = that 2D joint was interpolated across a gap. Non-finite numbers are empty cells."""
-    parts = [",".join(CSV_COLUMNS) + "\n"]
+def csv_pieces(r: ClipResult, chunk: int | None = None) -> Iterator[str]:
+    """The CSV text of :func:`write_csv` in pieces of at most ``chunk`` frames of one track (memory
+    flat in the clip's length)."""
+    yield ",".join(CSV_COLUMNS) + "\n"
     fps = r.fps
+    chunk = chunk or JSON_CHUNK_FRAMES
     names = np.array(H36M.names, dtype=object)
     for t in r.tracks:
-        n, j = len(t.frames), 17
-        frames = np.repeat(np.asarray(t.frames, np.int64), j)
-        root = np.repeat(np.asarray(t.root_3d_m, np.float64), j, axis=0)             # (n*17, 3)
-        p = np.asarray(t.joints_3d_m, np.float64).reshape(n * j, 3)
-        k = np.asarray(t.keypoints_2d_px, np.float64).reshape(n * j, -1)
-        cols = [np.full(n * j, int(t.track_id)), frames, frames / fps, np.tile(np.arange(j), n),
-                np.tile(names, n), p[:, 0], p[:, 1], p[:, 2], root[:, 0], root[:, 1], root[:, 2],
-                k[:, 0], k[:, 1], np.asarray(t.confidence, np.float64).reshape(-1),
-                t.joint_interpolated().reshape(-1).astype(np.int64)]
-        rows = zip(*(c.tolist() for c in cols))
-        parts.append("".join(_CSV_ROW % row + "\n" for row in rows))
-    text = _CSV_NON_FINITE.sub("", "".join(parts))
-    write_bytes(path, text.encode())
+        n_all, j = len(t.frames), 17
+        joints = np.asarray(t.joints_3d_m, np.float64)
+        kp2d = np.asarray(t.keypoints_2d_px, np.float64)
+        conf = np.asarray(t.confidence, np.float64)
+        interp = t.joint_interpolated()
+        for a in range(0, n_all, chunk):
+            b = min(a + chunk, n_all)
+            n = b - a
+            frames = np.repeat(np.asarray(t.frames[a:b], np.int64), j)
+            root = np.repeat(np.asarray(t.root_3d_m[a:b], np.float64), j, axis=0)     # (n*17, 3)
+            p = joints[a:b].reshape(n * j, 3)
+            k = kp2d[a:b].reshape(n * j, -1)
+            cols = [np.full(n * j, int(t.track_id)), frames, frames / fps, np.tile(np.arange(j), n),
+                    np.tile(names, n), p[:, 0], p[:, 1], p[:, 2], root[:, 0], root[:, 1], root[:, 2],
+                    k[:, 0], k[:, 1], conf[a:b].reshape(-1), interp[a:b].reshape(-1).astype(np.int64)]
+            rows = zip(*(c.tolist() for c in cols))
+            yield _CSV_NON_FINITE.sub("", "".join(_CSV_ROW % row + "\n" for row in rows))
+
+
+def write_csv(r: ClipResult, path: Path) -> Path:
+    """One row per track / frame / joint; 3D root-relative (x_m..z_m) plus the root; 2D H36M px;
+    ``interpolated`` = that 2D joint was interpolated across a gap. Non-finite numbers are empty
+    cells. Written in pieces of frames (:func:`csv_pieces`)."""
+    write_pieces(path, csv_pieces(r))
     return path

@@ -32,6 +32,7 @@ from ..errors import InputError, NoPersonError
 from ..skeleton import coco_to_h36m
 from .detect import DetectorWeights, PoseDetector, resolve_detector_weights, resolve_device
 from .edges import DEFAULT_EDGE_MIN_VISIBLE, edge_trim_header, trim_tracks
+from . import memtrace
 from .lifting import LiftOptions, LoadedLifter, lift_sequences_rolled, load_lifter
 from .result import AXES, SCHEMA, SCHEMA_VERSION, UNITS, ClipResult, TrackResult, skeleton_header
 from .roll import MAX_ROLL_DEG
@@ -112,7 +113,8 @@ class Stopwatch:
     def stage(self, name: str):
         t0 = time.perf_counter()
         try:
-            yield
+            with memtrace.stage(name):
+                yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
 
@@ -356,8 +358,11 @@ class LiftPipeline:
                 for f in sorted(kps.detections):
                     tracker.update(f, kps.detections[f])
                 tracks = tracker.finish()
+        n_det = len(kps.detections)
+        # the per-frame detections are in the tracks now: free them before the later stages run
+        kps = replace(kps, detections={}, track_ids=None)
         if not tracks:
-            raise NoPersonError(f"no person track in keypoint file {path}: {len(kps.detections)} frames with "
+            raise NoPersonError(f"no person track in keypoint file {path}: {n_det} frames with "
                                 f"keypoints, none long enough (min track {s.min_track_s} s); try --min-track 0")
         with sw.stage("edges"):
             tracks, edge_block = finish_tracks(tracks, s, kps.fps, path)
@@ -365,7 +370,6 @@ class LiftPipeline:
                   "frames_processed": kps.frame_count, "start_frame": 0, "width": kps.width,
                   "height": kps.height, "rotation": kps.rotation, "codec": None,
                   "fingerprint": source_fingerprint(Path(path))}
-        n_det = len(kps.detections)
         stats = {"frames": kps.frame_count, "frames_with_detection": n_det,
                  "detection_coverage": round(n_det / max(kps.frame_count, 1), 4),
                  "keypoints_out_of_range": kps.out_of_range}
@@ -380,6 +384,7 @@ class LiftPipeline:
         camera = camera_from_fov(width, height, s.fov_deg)
         with sw.stage("swaps"):
             tracks, swap_block = repair_swaps(tracks, s.fix_swaps)
+        memtrace.release_free_memory()        # the pages that decoding / parsing and tracking freed
         with sw.stage("lift"):
             kp_h36m = [coco_to_h36m(t.keypoints_px) for t in tracks]
             spec_2d = parse_smooth_2d(s.smooth_2d)
@@ -426,6 +431,7 @@ class LiftPipeline:
                     "timings_s": {}},
         }
         clip = ClipResult(header, results)
+        memtrace.release_free_memory()        # the lift's freed buffers, before the writers run
         self.last_timings = dict(sw.seconds)
         clip.header["run"]["timings_s"] = {k: round(v, 4) for k, v in sw.seconds.items()}
         return clip

@@ -61,6 +61,16 @@ def cut_windows(x: np.ndarray, plan: WindowPlan) -> np.ndarray:
     return x[idx]
 
 
+def cut_window(x: np.ndarray, plan: WindowPlan, i: int) -> np.ndarray:
+    """Window ``i`` of :func:`cut_windows` ``(x, plan)``, ``(window, ...)``, without cutting the others."""
+    if x.shape[0] != plan.length:
+        raise ValueError(f"expected {plan.length} frames, found {x.shape[0]}")
+    if plan.pad_after or plan.pad_before:
+        pad = [(plan.pad_before, plan.pad_after)] + [(0, 0)] * (x.ndim - 1)
+        return np.pad(x, pad, mode="edge")
+    return x[plan.starts[i]:plan.starts[i] + plan.window]
+
+
 def window_weights(plan: WindowPlan) -> np.ndarray:
     """``(k, window)`` cross-fade weights (see the module docstring).
 
