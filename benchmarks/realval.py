@@ -388,11 +388,13 @@ def main() -> int:
         # options that act before the 2D is saved: from the video, first weight only
         w0 = a.weights[0]
         for label, st in (("no swap repair (video)", {"fix_swaps": False}),
-                          ("no edge trim (video)", {"edge_min_visible": 0.0})):
+                          ("no edge trim (video)", {"edge_min_visible": 0.0}),
+                          ("detector flip (video)", {"det_flip": True})):
             files = {c: L.video(a.realval / f"{c}.mp4", a.work / f"yolo_{label.split()[1]}_{c}.json", **st) for c in CAMS}
             add("main", "yolo11n", w0, label, {c: score(a.realval, c, json.loads(files[c].read_text())) for c in CAMS})
         variants = [("defaults", {}), ("no flip TTA", {"flip_tta": False}), ("no upright", {"upright": False}),
-                    ("smooth none", {"smooth": "none"}), ("FK-consistent", {"fk_consistent": True})]
+                    ("smooth none", {"smooth": "none"}), ("FK-consistent", {"fk_consistent": True}),
+                    ("no refine-2d", {"refine_2d": False})]
         for src, files in sources.items():
             for w in a.weights:
                 for label, st in (variants if w == a.weights[0] else variants[:1]):
@@ -425,8 +427,8 @@ def main() -> int:
         w0 = a.weights[0]
         for imgsz in a.imgsz:
             for flip in (False, True):
-                tag = f"yolo11n imgsz {imgsz}" + (" flip" if flip else "")
-                files = {c: L.video(a.realval / f"{c}.mp4", a.work / f"yolo{imgsz}{'_flip' if flip else ''}_{c}.json",
+                tag = f"yolo11n imgsz {imgsz} det-flip {'on' if flip else 'off'}"
+                files = {c: L.video(a.realval / f"{c}.mp4", a.work / f"yolo{imgsz}_{'flip' if flip else 'noflip'}_{c}.json",
                                     imgsz=imgsz, det_flip=flip) for c in CAMS}
                 for c in CAMS:
                     e = error_2d(a.realval, c, json.loads(files[c].read_text()))

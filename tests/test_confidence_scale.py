@@ -59,3 +59,17 @@ def test_keypoint_file_scores_option(tmp_path):
     first = lambda k: next(iter(k.detections.values())).keypoints_px[0]
     assert first(raw)[10, 2] == 0.0 and np.isnan(first(raw)[10, 0])      # dropped by the threshold
     assert first(ones)[10, 2] == 1.0 and first(ones)[10, 0] == 150.0      # kept with confidence 1
+
+
+def test_default_keypoint_threshold_comes_from_the_backend_table():
+    from sasmamba_cli.pipeline.run import LiftSettings
+    from sasmamba_cli.pipeline.scores import default_kp_threshold
+
+    table = score_table()
+    assert LiftSettings().kp_threshold == table["maps"][table["backends"]["yolo"]]["kp_threshold"]
+    assert default_kp_threshold(None, "mediapipe") == table["maps"]["blazepose-visibility"]["kp_threshold"]
+    assert default_kp_threshold("ones") == table["maps"]["ones"]["kp_threshold"]
+    for name, entry in table["maps"].items():                      # every entry states its threshold
+        assert 0.0 <= entry["kp_threshold"] <= 1.0, name
+    with pytest.raises(InputError, match="expected one of"):
+        default_kp_threshold("nope")

@@ -113,7 +113,7 @@ def test_a_track_too_short_after_the_trim_is_dropped_like_a_short_track():
 # --- in the pipeline: before people are selected, recorded in the result ------------------------
 
 def test_finish_tracks_drops_trims_selects_and_reports():
-    s = LiftSettings(edge_min_visible=0.6, min_track_s=0.1, max_people=1, select="largest")
+    s = LiftSettings(edge_min_visible=0.6, kp_threshold=0.5, min_track_s=0.1, max_people=1, select="largest")
     big_but_hidden = make_track([4] * 30, track_id=0, first_frame=0, h=300.0)      # a passer-by close up
     walker = make_track([5] * 4 + [17] * 20 + [6] * 3, track_id=1, first_frame=10, x0=300.0)
     tracks, block = finish_tracks([big_but_hidden, walker], s, fps=30.0)

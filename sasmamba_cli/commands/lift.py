@@ -74,8 +74,11 @@ def lift(
                                            "gaps split a track.", min=0.0)] = 1.0,
     min_track: Annotated[float, typer.Option(help="Drop tracks detected for less than this (s).", min=0.0)] = 0.5,
     det_conf: Annotated[float, typer.Option(help="Person detection threshold.", min=0.0, max=1.0)] = 0.25,
-    kp_threshold: Annotated[float, typer.Option(help="Keypoints below this confidence are missing.",
-                                                min=0.0, max=1.0)] = 0.5,
+    kp_threshold: Annotated[Optional[float], typer.Option(
+        help="Keypoints below this confidence are missing. Default: the 2D backend's threshold from "
+        "sasmamba_cli/data/keypoint_scores.json (YOLO11n-pose 0.1, measured on real video: low-scored keypoints, "
+        "e.g. the face of a person seen from behind, still help the lift; with --keypoints: the --scores entry's).",
+        min=0.0, max=1.0, show_default=False)] = None,
     imgsz: Annotated[int, typer.Option(help="Detector input size (pixels).", min=32)] = 640,
     batch_size: Annotated[int, typer.Option(help="Frames per detector call.", min=1)] = 8,
     start_frame: Annotated[int, typer.Option(help="First frame to process.", min=0)] = 0,
@@ -119,8 +122,8 @@ def lift(
     det_flip: Annotated[bool, typer.Option(
         "--det-flip/--no-det-flip", help="Detector flip test-time augmentation: detect each frame also "
         "mirrored left-right, swap the mirrored keypoints' sides back and average them with the first pass "
-        "(confidence-weighted): less 2D noise, about twice the detector time (--no-det-flip for speed; "
-        "measured in docs/results.md). Counts: the result's detector block.")] = True,
+        "(confidence-weighted): about twice the detector time for 1-3 mm on real video at the default "
+        "keypoint threshold (docs/results.md, 'Stop 12'). Counts: the result's detector block.")] = False,
     detector: Annotated[str, typer.Option(
         "--detector", metavar="yolo|mediapipe", help="2D backend: yolo (YOLO11n-pose, default) or mediapipe "
         "(YOLO finds and tracks the people, BlazePose full estimates each person's keypoints on a crop "
@@ -173,6 +176,7 @@ def lift(
                                       expand_inputs)
         from ..export.formats import parse_formats
         from ..pipeline.run import LiftPipeline, LiftSettings
+        from ..pipeline.scores import default_kp_threshold
         from ..pipeline.smooth import parse_smooth, parse_smooth_2d
 
         fmt = parse_formats(formats)
@@ -187,7 +191,8 @@ def lift(
             detector_weights=str(detector_weights) if detector_weights else None,
             allow_download=allow_download, device=device.value, height_m=height, fov_deg=fov, overlap=overlap,
             flip_tta=flip, resample=resample, det_batch=batch_size, imgsz=imgsz, det_conf=det_conf,
-            kp_threshold=kp_threshold, max_gap_s=max_gap, min_track_s=min_track, max_people=max_people,
+            kp_threshold=kp_threshold if kp_threshold is not None else default_kp_threshold(
+                scores if keypoints_mode else None, detector), max_gap_s=max_gap, min_track_s=min_track, max_people=max_people,
             select=select.value, start_frame=start_frame, max_frames=max_frames, fps=fps,
             image_size=_image_size(image_size), formats=fmt, fk_consistent=fk_consistent, render=render,
             smooth=smooth_spec, fix_swaps=fix_swaps, edge_min_visible=edge_min_visible,

@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from . import memtrace
 from .lifting import LiftOptions, LoadedLifter, lift_sequences_rolled, load_lifter
 from .result import AXES, SCHEMA, SCHEMA_VERSION, UNITS, ClipResult, TrackResult, skeleton_header
 from .roll import MAX_ROLL_DEG
-from .scores import score_names
+from .scores import default_kp_threshold, score_names
 from .root import camera_from_fov, estimate_root, metric_scale
 from .smooth import (DEFAULT_SMOOTH, parse_smooth, parse_smooth_2d, smooth_keypoints_2d, smooth_track,
                      smoothing_header, warm_up)
@@ -65,7 +65,8 @@ class LiftSettings:
     det_batch: int = 8                    # frames per detector call
     imgsz: int = 640
     det_conf: float = 0.25                # person box threshold
-    kp_threshold: float = 0.5             # keypoints below this confidence are missing
+    kp_threshold: float = field(default_factory=default_kp_threshold)   # keypoints below this confidence
+                                          # are missing; default: the table (pipeline.scores), 0.1 for YOLO
     max_gap_s: float = 1.0                # longest occlusion bridged by interpolation
     min_track_s: float = 0.5              # shorter tracks (detected time) are dropped
     max_people: int | None = None
@@ -82,7 +83,7 @@ class LiftSettings:
     edge_min_visible: float = DEFAULT_EDGE_MIN_VISIBLE   # trim track edges with fewer visible keypoints
                                                          # (pipeline.edges); 0 = off
     refine_crops: bool = False            # second, top-down YOLO pass on each person's crop (pipeline.topdown)
-    det_flip: bool = True                 # detector flip test-time augmentation (pipeline.flip2d)
+    det_flip: bool = False                # detector flip test-time augmentation (pipeline.flip2d)
     smooth_2d: str = "none"               # temporal filter of the 2D fed to the lifter (pipeline.smooth)
     refine_2d: bool = True                # adjust the 3D to reproject onto the confident 2D (pipeline.refine2d)
     detector: str = "yolo"                # 2D backend: yolo | mediapipe (BlazePose on each YOLO box)

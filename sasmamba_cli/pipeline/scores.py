@@ -36,3 +36,13 @@ def map_scores(scores: np.ndarray, name: str) -> np.ndarray:
     s = np.asarray(scores, dtype=np.float64)
     ok = np.isfinite(s) & (s > 0)
     return np.where(ok, _MAPS[table[name]["map"]](np.where(ok, s, 0.0)), 0.0)
+
+
+def default_kp_threshold(scores: str | None = None, backend: str = "yolo") -> float:
+    """The keypoint threshold when ``--kp-threshold`` is not given: the table entry's
+    ``kp_threshold`` for ``scores`` (keypoint files) or for the entry the ``backend`` uses (videos)."""
+    table = score_table()
+    name = scores if scores is not None else table["backends"].get(backend, table["default"])
+    if name not in table["maps"]:
+        raise InputError(f"unknown --scores {name!r}; expected one of {', '.join(table['maps'])}")
+    return float(table["maps"][name]["kp_threshold"])

@@ -23,7 +23,8 @@ from ..metrics import clip_metrics
 from .observe import observe
 from .virtual import VirtualConfig
 
-SWAP_OBSERVED_CONF = 0.5     # sasmamba lift's default --kp-threshold: weaker joints are missing there
+SWAP_OBSERVED_CONF = 0.5     # joints the swap repair treats as observed in the simulated 2D (the lift default was 0.5 until
+                             # stop 12; kept so the mocap numbers stay comparable across stops)
 
 
 def model_device(model):
