@@ -61,7 +61,7 @@ def main() -> int:
     ap.add_argument("--preset", default="s")
     ap.add_argument("--window", type=int, default=243)
     ap.add_argument("--no-flip", action="store_true")
-    ap.add_argument("--no-det-flip", action="store_true", help="detector flip TTA off (on by default in lift)")
+    ap.add_argument("--det-flip", action="store_true", help="detector flip TTA on (lift --det-flip; off by default)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks_lift.md")
     ap.add_argument("--append", action="store_true", help="append this run's section to --out")
     ap.add_argument("--busy", type=int, default=0, metavar="N",
@@ -102,7 +102,7 @@ def _main(args) -> int:
         print(f"note: {sports} absent, 720p clip skipped", file=sys.stderr)
 
     settings = LiftSettings(weights=str(weights) if weights else None, device="cpu", flip_tta=not args.no_flip,
-                            det_flip=not args.no_det_flip,
+                            det_flip=args.det_flip,
                             formats=("json", "npz", "csv"))
     t0 = time.perf_counter()
     pipe = LiftPipeline(settings)
@@ -136,7 +136,7 @@ def _main(args) -> int:
         f"{platform.python_version()}, no GPU."
         + (f" **Loaded**: {args.busy} other process(es) spinning on the CPU during the run (--busy)." if args.busy else ""),
         f"- Lifter: {wdesc}; flip TTA {'off' if args.no_flip else 'on'}; detector yolo11n-pose at 640 px, "
-        f"detector flip TTA {'off' if args.no_det_flip else 'on'}, "
+        f"detector flip TTA {'on' if args.det_flip else 'off'}, "
         f"batch {settings.det_batch}; outputs json+npz+csv.",
         f"- One-off costs (not in the rows): pipeline load (lifter + smoothing filter) {t_lifter:.2f} s, detector load + first call "
         f"{t_detector:.2f} s. ultralytics sets torch to cpu_count - 1 threads on CPU; on this shared 2-core "
