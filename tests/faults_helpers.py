@@ -14,8 +14,12 @@ from pathlib import Path
 import numpy as np
 
 #: runs the ``sasmamba`` CLI after executing the Python code in SASMAMBA_TEST_HOOK (the fault:
-#: a patched writer that blocks, kills the process, ...)
-WRAPPER = ("import os, sys\n"
+#: a patched writer that blocks, kills the process, ...), as a user's terminal runs it: SIGINT's
+#: default action is restored first. A test run started in the background by a non-interactive
+#: shell (``pytest &``, nohup) ignores SIGINT, children inherit that, and Python then never raises
+#: KeyboardInterrupt, so a Ctrl-C test could not interrupt anything.
+WRAPPER = ("import os, signal, sys\n"
+           "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
            "hook = os.environ.get('SASMAMBA_TEST_HOOK')\n"
            "if hook:\n    exec(hook)\n"
            "from sasmamba_cli.cli import main\n"
