@@ -152,3 +152,26 @@ def test_refine_2d_ignores_missing_2d():
     x, r, rep = refine_track(joints, np.tile([0, 0, 3.0], (n, 1)), kp, _camera())
     assert not rep["applied"]
     np.testing.assert_array_equal(x, joints)
+
+
+def test_eval_refinement_works_in_the_predictions_own_scale():
+    """sasmamba eval --refine-2d: a prediction in arbitrary units is scaled to metres (height prior),
+    refined against the 2D, and handed back in its own units."""
+    from sasmamba_cli.export.synthetic import synthetic_result
+    from sasmamba_cli.skeleton import H36M
+    from sasmamba_cli.training.evaluate import refine_to_2d
+
+    r = synthetic_result(n_frames=30, seed=2, anatomical=True)
+    true = np.array(r.tracks[0].joints_3d_m, dtype=np.float64)
+    true = true - true[:, :1]
+    cam = _camera()
+    kp = np.concatenate([_project(true, np.tile([0.0, 0.1, 4.0], (30, 1)), cam), np.ones((30, 17, 1))], -1)
+    pred = true * 0.37                                   # the lifter's own units
+    wr = H36M.index("r_wrist")
+    pred[:, wr, 1] += 0.03                               # 8 cm in metres, off in the image's y
+    out = refine_to_2d(pred, kp, cam)
+    assert out.shape == pred.shape and np.isfinite(out).all()
+    err = lambda a: np.linalg.norm(a[:, wr] - true[:, wr] * 0.37, axis=-1).mean()
+    assert err(out) < 0.85 * err(pred)
+    assert abs(np.median(np.linalg.norm(out[:, 1] - out[:, 0], axis=-1))
+               / np.median(np.linalg.norm(pred[:, 1] - pred[:, 0], axis=-1)) - 1) < 0.05   # units kept

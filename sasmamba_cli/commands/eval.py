@@ -45,6 +45,9 @@ def eval_cmd(
         "random pitch.")] = None,
     upright: Annotated[bool, typer.Option(
         "--upright/--no-upright", help="Lift as `sasmamba lift --upright` does (default, as lift).")] = True,
+    refine_2d: Annotated[bool, typer.Option(
+        "--refine-2d/--no-refine-2d", help="Run lift's 2D-consistent refinement on each clip's prediction "
+        "(default, as lift; --no-refine-2d: the lifter alone, the protocol of stops 10-11).")] = True,
 ):
     """MPJPE, P-MPJPE, N-MPJPE, MPJVE, acceleration error (mm) per source and overall, +/- flip TTA
     (and +/- temporal smoothing with --smooth)."""
@@ -81,7 +84,7 @@ def eval_cmd(
                        swap_penalty=(DEFAULT_PENALTY if swap_penalty is None else swap_penalty) if fix_swaps else None,
                        virtual=VirtualConfig(**{k: v for k, v in (("swap_p", swap_rate), ("roll_fixed_deg", roll),
                                                                      ("pitch_fixed_deg", pitch)) if v is not None}),
-                       upright=upright)
+                       upright=upright, refine_2d=refine_2d)
     except SasmambaError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2)
@@ -89,7 +92,8 @@ def eval_cmd(
                           if fix_swaps else None, "swap_rate": swap_rate}
     res.update({"weights": str(wpath), "weights_sha256": meta.get("weights_sha256"), "arch": meta.get("arch"),
                 "params": sum(p.numel() for p in model.parameters()), "part": part,
-                "data": [Path(p).name for p in data], "roll_deg": roll, "pitch_deg": pitch, "upright": upright})
+                "data": [Path(p).name for p in data], "roll_deg": roll, "pitch_deg": pitch, "upright": upright,
+                "refine_2d": refine_2d})
     if emit_json(res, out, as_json):
         return
     table = Table(title=f"{Path(wpath).name} on {part} ({res['clips']} clips, {res['frames']} frames), mm")

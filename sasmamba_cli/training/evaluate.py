@@ -21,6 +21,7 @@ from ..pipeline.swaps import repair_keypoints
 from ..skeleton import coco_to_h36m
 from ..metrics import clip_metrics
 from .observe import observe
+from ..pipeline.root import Camera
 from .virtual import VirtualConfig
 
 SWAP_OBSERVED_CONF = 0.5     # joints the swap repair treats as observed in the simulated 2D (the lift default was 0.5 until
@@ -38,7 +39,7 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
              flip_modes=(False, True), max_frames_per_clip: int | None = None, progress=None,
              batch: int = 64, smooth: tuple[SmoothSpec, ...] = (NO_SMOOTHING,),
              swap_penalty: float | None = None, virtual: VirtualConfig | None = None,
-             upright: bool = True) -> dict:
+             upright: bool = True, refine_2d: bool = False) -> dict:
     """Returns ``{"no_tta"|"flip_tta": {"overall": {...}, "per_source": {...}}, "clips": n,
     "smooth": str(smooth[0]), ...}``, the metrics of the first smoothing spec; with several specs
     also ``"by_smooth": {str(spec): {"no_tta": ..., "flip_tta": ...}}`` for each (one forward pass
@@ -50,6 +51,9 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
     Prediction is ``sasmamba lift``'s own path (:func:`sasmamba_cli.pipeline.lifting.infer_sequences`:
     overlapping windows, cross-faded merge, flip TTA, and with ``upright`` the camera-roll turn),
     so these numbers measure what ``lift`` ships. Windows of all clips are batched together.
+    With ``refine_2d`` each clip's prediction then goes through lift's 2D-consistent refinement
+    (:func:`refine_to_2d`: metric scale from the 1.70 m height prior, root from the 2D, refined
+    against the simulated 2D through the virtual camera's own intrinsics, scaled back).
     """
     if not smooth:
         raise ValueError("evaluate: expected at least one smoothing spec (NO_SMOOTHING for none), found none")
@@ -57,7 +61,7 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
 
     with_flip = True in flip_modes
     dev = model_device(model)
-    clip_data, kps, sizes = [], [], []
+    clip_data, kps, sizes, cams = [], [], [], []
     for k in clips:
         k = int(k)
         a, b = int(ds.clip_start[k]), int(ds.clip_start[k + 1])
@@ -76,12 +80,17 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
         kps.append(np.asarray(kp2d, np.float64))
         sizes.append((s.width, s.height))
         clip_data.append((k, s.target_cam_m - s.target_cam_m[:, :1], b - a))
+        cams.append(Camera(int(s.width), int(s.height), float(s.focal_px), float(s.principal_px[0]),
+                           float(s.principal_px[1]), 0.0))
     # the lift path itself (pipeline.lifting.infer_sequences): windows, merge, flip TTA, upright
     lifter = LoadedLifter(model, {}, None, "model", in_chans, window, None, str(dev))
     opts = LiftOptions(flip_tta=with_flip, batch_size=batch, upright=upright)
     inf = infer_sequences(lifter, kps, sizes, float(ds.fps), opts, both=with_flip)
     plains = inf.plain if inf.plain is not None else [None] * len(kps)
     tta = inf.tta if inf.tta is not None else [None] * len(kps)
+    if refine_2d:
+        plains = [None if p is None else refine_to_2d(p, kp, c) for p, kp, c in zip(plains, kps, cams)]
+        tta = [None if p is None else refine_to_2d(p, kp, c) for p, kp, c in zip(tta, kps, cams)]
     preds = list(zip(plains, tta))
     if progress is not None:
         progress()
@@ -103,6 +112,20 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
     if len(smooth) > 1:
         result["by_smooth"] = by_smooth
     return result
+
+
+def refine_to_2d(pred: np.ndarray, kp2d_px: np.ndarray, camera, height_m: float = 1.70) -> np.ndarray:
+    """``sasmamba lift``'s refinement stage on one clip's root-relative prediction ``(n, 17, 3)``:
+    the same metric scale and root estimate as lift, :func:`~sasmamba_cli.pipeline.refine2d.refine_track`,
+    then back to the prediction's own scale."""
+    from ..pipeline.refine2d import refine_track
+    from ..pipeline.root import estimate_root, metric_scale
+
+    scale = metric_scale(pred, height_m)
+    joints = pred * scale
+    root = estimate_root(joints, kp2d_px, camera)
+    refined, _, _ = refine_track(joints, root, kp2d_px, camera)
+    return refined / scale
 
 
 def aggregate(per_clip: list[dict], meta: list[tuple[str, str, int]]) -> dict:
