@@ -21,7 +21,7 @@ from ..pipeline.swaps import repair_keypoints
 from ..skeleton import coco_to_h36m
 from ..metrics import clip_metrics
 from .observe import observe
-from ..pipeline.root import Camera
+from ..pipeline.root import Camera, camera_from_fov
 from .virtual import VirtualConfig
 
 SWAP_OBSERVED_CONF = 0.5     # joints the swap repair treats as observed in the simulated 2D (the lift default was 0.5 until
@@ -80,7 +80,8 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
         kps.append(np.asarray(kp2d, np.float64))
         sizes.append((s.width, s.height))
         clip_data.append((k, s.target_cam_m - s.target_cam_m[:, :1], b - a))
-        cams.append(Camera(int(s.width), int(s.height), float(s.focal_px), float(s.principal_px[0]),
+        cams.append(camera_from_fov(int(s.width), int(s.height), 60.0) if s.focal_px is None else   # real 2D: lift's assumption
+                    Camera(int(s.width), int(s.height), float(s.focal_px), float(s.principal_px[0]),
                            float(s.principal_px[1]), 0.0))
     # the lift path itself (pipeline.lifting.infer_sequences): windows, merge, flip TTA, upright
     lifter = LoadedLifter(model, {}, None, "model", in_chans, window, None, str(dev))

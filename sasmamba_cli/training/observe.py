@@ -18,13 +18,16 @@ from .virtual import VirtualConfig, virtual_capture
 class Observation:
     """kp2d_px (T, 17, 3) H36M-17 pixels + confidence; width, height (px); target_cam_m (T, 17, 3)
     camera-space joints in metres (x right, y down, z forward; not root-relative); coco2d_px
-    (T, 17, 3) the simulated COCO detections behind kp2d_px (None for real 2D)."""
+    (T, 17, 3) the simulated COCO detections behind kp2d_px (None for real 2D); focal_px (px) and
+    principal_px (2,) cx, cy px: the virtual camera's intrinsics (None for real 2D)."""
 
     kp2d_px: np.ndarray
     width: int
     height: int
     target_cam_m: np.ndarray
     coco2d_px: np.ndarray | None
+    focal_px: float | None = None
+    principal_px: np.ndarray | None = None
 
 
 def observe(ds: MocapDataset, clip: int, rows: np.ndarray, rng: np.random.Generator,
@@ -38,4 +41,5 @@ def observe(ds: MocapDataset, clip: int, rows: np.ndarray, rng: np.random.Genera
         return Observation(kp, w, h, ds.h36m_mm[rows].astype(np.float32) / 1000.0, None)
     donor = None if donor_rows is None else ds.h36m_mm[donor_rows]
     s = virtual_capture(ds.h36m_mm[rows], ds.coco_mm[rows], rng, cfg or VirtualConfig(), donor)
-    return Observation(s.kp2d_px, s.width, s.height, s.target_cam_m, s.coco2d_px)
+    return Observation(s.kp2d_px, s.width, s.height, s.target_cam_m, s.coco2d_px, float(s.focal_px),
+                       np.asarray(s.principal_px, np.float64))
