@@ -11,5 +11,5 @@ python benchmarks/bench_lift.py --weights assets/weights/sasmamba_s81.json --out
 python benchmarks/bench_lift.py --weights assets/weights/sasmamba_xs.json --out results/bench_lift_stop11/xs.md
 python benchmarks/bench_lift.py --weights assets/weights/sasmamba_s81.json --busy 1 --out results/bench_lift_stop11/s81_busy1.md
 python benchmarks/bench_ray.py --clips 4 --max-frames 40 --out results/bench_ray.md
-sasmamba eval work_data/mocap_all.npz --threads 2 --smooth none --smooth butterworth:6 --out results/eval_sasmamba_s81_stop11.json
+sasmamba eval work_data/mocap_all.npz --threads 2 --smooth none --smooth butterworth:6 --no-refine-2d --out results/eval_sasmamba_s81_stop11.json
 python benchmarks/roll_mocap.py work_data/mocap_all.npz --max-frames 81 --rolls -45 0 45 --threads 2 --out results/roll_mocap.json
