@@ -157,6 +157,7 @@ def score(realval: Path, cam: str, result: dict | None = None, baseline: bool = 
             return {"error": (p.stderr or p.stdout).strip().splitlines()[-1]}
         s = json.loads(out.read_text())
         s.pop("frames", None)
+        s.pop("estimate", None)           # a temporary file's path
         return s
 
 

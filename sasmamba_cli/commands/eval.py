@@ -90,7 +90,7 @@ def eval_cmd(
         raise typer.Exit(2)
     res["swap_repair"] = {"enabled": fix_swaps, "penalty": (DEFAULT_PENALTY if swap_penalty is None else swap_penalty)
                           if fix_swaps else None, "swap_rate": swap_rate}
-    res.update({"weights": str(wpath), "weights_sha256": meta.get("weights_sha256"), "arch": meta.get("arch"),
+    res.update({"weights": _portable(wpath), "weights_sha256": meta.get("weights_sha256"), "arch": meta.get("arch"),
                 "params": sum(p.numel() for p in model.parameters()), "part": part,
                 "data": [Path(p).name for p in data], "roll_deg": roll, "pitch_deg": pitch, "upright": upright,
                 "refine_2d": refine_2d})
@@ -108,3 +108,13 @@ def eval_cmd(
                 table.add_row(name, mode, src, str(v["groups"]),
                               *(f"{v[k]:.1f}" for k in ["mpjpe", "p_mpjpe", "n_mpjpe", "mpjve", "accel"]))
     Console().print(table)
+
+
+def _portable(path) -> str:
+    """``path`` relative to the working directory when it lies inside it (results files that are
+    committed must not carry this machine's absolute paths), else its file name."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return p.name
