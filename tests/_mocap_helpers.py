@@ -23,3 +23,17 @@ def swaying_person_clips(from_clips, n_clips: int = 2, frames: int = 40):
         clips.append(Clip(h36m.astype(np.float32), coco.astype(np.float32), f"c{k}", "synthetic", "s0",
                           f"g{k}", "test"))
     return from_clips(clips, 30.0)
+
+
+def coco_markers(h36m_mm: np.ndarray) -> np.ndarray:
+    """COCO-17 markers ``(T, 17, 3)`` mm for an H36M-17 motion ``(T, 17, 3)`` mm: limb joints as the
+    same-name H36M joints, nose at neck_nose, eyes and ears 70 mm above head_top and 40 mm to its sides."""
+    from sasmamba_cli.skeleton import COCO, H36M
+
+    names = {"nose": "neck_nose", "l_eye": "head_top", "r_eye": "head_top", "l_ear": "head_top",
+             "r_ear": "head_top"}
+    c = h36m_mm[:, [H36M.index(names.get(n, n)) for n in COCO.names]].copy()
+    c[:, 1:5, 1] -= 70
+    c[:, [1, 3], 0] += 40
+    c[:, [2, 4], 0] -= 40
+    return c

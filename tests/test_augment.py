@@ -4,7 +4,7 @@ when on, smooth in time, finite, and the default configuration reproduces the ea
 import numpy as np
 import pytest
 
-from _mocap_helpers import swaying_person_clips
+from _mocap_helpers import coco_markers, swaying_person_clips
 from sasmamba_cli.mocap.dataset import from_clips
 from sasmamba_cli.skeleton import COCO, H36M, coco_to_h36m
 from sasmamba_cli.training import augment as A
@@ -51,12 +51,7 @@ def _walker(T=120, seed=0, phase=0.0, freq=1.0):
         rx = np.stack([np.stack([1 + 0 * bend, 0 * bend, 0 * bend], -1), np.stack([0 * bend, c, -s], -1),
                        np.stack([0 * bend, s, c], -1)], -2)
         h[:, end] = h[:, mid] + np.einsum("tij,tj->ti", rx, h[:, end] - h[:, mid])
-    names = {"nose": "neck_nose", "l_eye": "head_top", "r_eye": "head_top", "l_ear": "head_top",
-             "r_ear": "head_top"}
-    c = h[:, [H36M.index(names.get(n, n)) for n in COCO.names]].copy()
-    c[:, 1:5, 1] -= 70
-    c[:, [1, 3], 0] += 40
-    c[:, [2, 4], 0] -= 40
+    c = coco_markers(h)
     c[:, [5, 6], 1] += 15
     c[:, [11, 12], 1] -= 35
     heading = 0.4 * np.sin(2 * np.pi * t / 4.0 + seed)

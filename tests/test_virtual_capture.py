@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from _mocap_helpers import coco_markers
+
 from sasmamba_cli.skeleton import COCO, H36M, coco_to_h36m
 from sasmamba_cli.training.virtual import (VirtualConfig, VirtualSample, project, randomize_body,
                                            virtual_capture)
@@ -17,12 +19,7 @@ def _clip(T=81, seed=0):
                      [-180, 1130, 0], [-190, 880, 0]], float)
     h = np.repeat(base[None], T, 0) + rng.normal(0, 5, (T, 17, 3))
     h[..., 2] += np.linspace(0, 1500, T)[:, None]
-    names = {"nose": "neck_nose", "l_eye": "head_top", "r_eye": "head_top", "l_ear": "head_top",
-             "r_ear": "head_top"}
-    c = h[:, [H36M.index(names.get(n, n)) for n in COCO.names]].copy()
-    c[:, 1:5, 1] -= 70
-    c[:, [1, 3], 0] += 40
-    c[:, [2, 4], 0] -= 40
+    c = coco_markers(h)
     return h, c
 
 
