@@ -425,7 +425,10 @@ def test_relift_saved_keypoints_with_max_people(app, single_result, mean_weights
     assert len(again["tracks"]) == 1 and again["detector"]["name"] == "keypoint-file"
     heights = [np.median(np.array(t["boxes_2d"])[:, 3] - np.array(t["boxes_2d"])[:, 1]) for t in doc["tracks"]]
     main = doc["tracks"][int(np.argmax(heights))]
-    np.testing.assert_allclose(np.array(again["tracks"][0]["root_3d"]), np.array(main["root_3d"]), atol=1e-3)
+    # The saved 2D is rounded (result.py: pixels and confidences to a few decimals) and --refine-2d
+    # (on by default) fits the root depth to that 2D, so the relift agrees to ~1 mm per metre of
+    # depth, not bit for bit (measured: 2.2 mm at 4.9 m in CI).
+    np.testing.assert_allclose(np.array(again["tracks"][0]["root_3d"]), np.array(main["root_3d"]), rtol=1e-3, atol=1e-3)
 
 
 def test_two_people_clip(app, tmp_path, tiny_weights):
