@@ -295,3 +295,102 @@ def test_triton_kernels_compile_for_gpus_without_one(arch):
         ints = dict(L=length, D=d, G=g, DG=d // g, NCHUNK=nchunk, NBLK=d // bd)
         compile_kernel(scan_triton._fwd_kernel, ints, consts, warps)
         compile_kernel(scan_triton._bwd_kernel, ints, consts, warps)
+
+
+# ---- the compiled CPU inference kernel (numba): forward only ---------------------------------
+def _numba_or_skip():
+    from sasmamba_models.scan import load_numba_scan
+    if load_numba_scan() is None:
+        pytest.skip("numba does not import here")
+
+
+def check_forward(backend, layout=plain, tol=(RTOL, ATOL), **case):
+    """Inference (no autograd) output of ``backend`` vs the float64 oracle."""
+    y0, _ = ref_result(layout, case)
+    args = [a.detach() for a in make_inputs(**case)]
+    with torch.no_grad():
+        y = layout(lambda *x: selective_scan(*x, backend=backend), *args)
+    assert y.dtype == torch.float32 and torch.isfinite(y).all()
+    torch.testing.assert_close(y.double(), y0, rtol=tol[0], atol=tol[1])
+
+
+@pytest.mark.parametrize("case", [dict(), dict(length=300, d=16, g=4), dict(length=200, d=12, g=3, n=5),
+                                  dict(length=129, d=12, g=3, dt_scale=30.0), dict(b=3, d=6, g=1, n=16)])
+def test_numba_kernel_matches_ref(case):
+    _numba_or_skip()
+    check_forward("numba", **case)
+
+
+@pytest.mark.parametrize("layout", [reversed_dir, bidirectional])
+def test_numba_kernel_layouts(layout):
+    _numba_or_skip()
+    check_forward("numba", layout, length=70, d=8, g=4)
+
+
+def test_numba_kernel_threads_split_gives_the_same_output():
+    """Channels split over Python threads (the kernel releases the GIL) give bit-identical output."""
+    _numba_or_skip()
+    args = [a.detach() for a in make_inputs(b=3, d=10, g=2, length=90)]
+    with torch.no_grad():
+        one = selective_scan(*args, backend="numba")
+        torch.set_num_threads(3)
+        try:
+            three = selective_scan(*args, backend="numba")
+        finally:
+            torch.set_num_threads(1)
+    assert torch.equal(one, three)
+
+
+def test_numba_kernel_decays_that_underflow_stay_finite_and_exact():
+    """dt * A far below exp's range (decay 0: the state restarts from its input every step)."""
+    _numba_or_skip()
+    u, delta, A, B, C, D, bias = [a.detach() for a in make_inputs(length=50, dt_scale=1.0)]
+    A = A * 1e4
+    with torch.no_grad():
+        y = selective_scan(u, delta, A, B, C, D, bias, backend="numba")
+        y0 = selective_scan_ref(u.double(), delta.double(), A.double(), B.double(), C.double(),
+                                D.double(), bias.double())
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y.double(), y0, rtol=RTOL, atol=ATOL)
+
+
+def test_numba_backend_resolution(monkeypatch):
+    import sasmamba_models.scan as scan_mod
+
+    _numba_or_skip()
+    monkeypatch.delenv("SASMAMBA_SCAN", raising=False)
+    cpu = torch.device("cpu")
+    assert "numba" in available_backends("cpu")
+    assert resolve_backend("auto", cpu, needs_grad=False) == "numba"
+    assert resolve_backend("auto", cpu, needs_grad=True) == "sequential"      # training keeps autograd
+    with pytest.raises(ScanBackendError, match="inference-only"):
+        resolve_backend("numba", cpu, needs_grad=True)
+    with pytest.raises(ScanBackendError, match="runs on CPU"):
+        resolve_backend("numba", torch.device("cuda", 0), needs_grad=False)
+    # a grad-requiring call under auto runs the autograd backend and gives gradients
+    args = make_inputs(length=20)
+    selective_scan(*args).sum().backward()
+    assert args[0].grad is not None
+    # without numba, auto falls back to the torch kernel
+    monkeypatch.setattr(scan_mod, "load_numba_scan", lambda: None)
+    assert resolve_backend("auto", cpu, needs_grad=False) == "sequential"
+    assert "numba" not in available_backends("cpu")
+
+
+def test_model_inference_same_with_numba_and_torch_scans():
+    """The lifter (preset tiny) gives the same 3D with the compiled kernel as with ``sequential``."""
+    _numba_or_skip()
+    from sasmamba_models.config import preset
+    from sasmamba_models.lifter import SasMambaLifter
+
+    torch.manual_seed(0)
+    model = SasMambaLifter(preset("tiny")).eval()
+    x = torch.randn(2, 27, 17, model.config.in_chans)
+    outs = []
+    with torch.no_grad():
+        for backend in ("sequential", "numba"):
+            for m in model.modules():
+                if hasattr(m, "scan_backend"):
+                    m.scan_backend = backend
+            outs.append(model(x))
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-4, atol=1e-5)

@@ -1,0 +1,110 @@
+"""The CPU inference scan: the whole S6 recurrence of one channel in one compiled loop (numba).
+
+The per-step torch scans (:mod:`scan` ``sequential``) spend most of their time outside the
+recurrence itself: broadcast products that write the decays and inputs of every (step, channel,
+state) lane to memory, layout copies to and from time-major order, and a batched matrix product
+for ``y_t = C_t . h_t``. This kernel walks each channel's sequence once with its ``N`` states in
+registers and reads ``u, dt (B, D, L)`` and ``B, C`` in their natural layout (``B, C`` as
+``(B, G, L, N)``), so nothing of size ``L * D * N`` is ever written.
+
+``exp(dt * A)`` is the bulk of the arithmetic (one per lane and step). libm's ``expf`` does not
+vectorise here, so it is computed as ``2**k * p(f)`` with ``k`` the nearest integer of
+``dt * A * log2(e)`` and ``p`` the degree-7 Taylor polynomial of ``2**f`` on ``|f| <= 1/2``
+(relative error below 2e-7, as fp32's own rounding); ``2**k`` is built from the exponent bits. The
+argument is clamped at ``2**-125`` (a decay that small is zero for every purpose) so no result is
+subnormal.
+
+Inference only (no autograd); fp32. This module is the only place that imports numba, and only
+:func:`scan.load_numba_scan` imports this module.
+"""
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+import torch
+
+LOG2E = 1.4426950408889634
+LN2 = 0.6931471805599453
+# Taylor coefficients of 2**f = exp(f ln 2): ln2**k / k!
+_P = tuple(LN2 ** k / math.factorial(k) for k in range(8))
+P0, P1, P2, P3, P4, P5, P6, P7 = (np.float32(c) for c in _P)
+MIN_EXP2 = np.float32(-125.0)
+
+
+@numba.njit(fastmath=True, nogil=True, cache=True)
+def _scan_rows(u, dt, a2, Bt, Ct, Dk, y, r0, r1):  # pragma: no cover - compiled
+    """Rows ``r0 .. r1`` of the flattened ``(B * D)`` channels. ``a2 = A * log2(e)`` (D, N)."""
+    d = u.shape[1]
+    length = u.shape[2]
+    g = Bt.shape[1]
+    n = a2.shape[1]
+    dg = d // g
+    h = np.zeros(n, np.float32)
+    p = np.empty(n, np.float32)
+    bits = np.empty(n, np.int32)
+    scale = bits.view(np.float32)
+    half = np.float32(0.5)
+    for r in range(r0, r1):
+        bi = r // d
+        c = r - bi * d
+        gi = c // dg
+        a = a2[c]
+        dk = Dk[c]
+        for k in range(n):
+            h[k] = 0.0
+        for t in range(length):
+            dtt = dt[bi, c, t]
+            ut = u[bi, c, t]
+            x = dtt * ut
+            Brow = Bt[bi, gi, t]
+            Crow = Ct[bi, gi, t]
+            for k in range(n):
+                z = max(dtt * a[k], MIN_EXP2)
+                kf = math.floor(z + half)
+                f = z - kf
+                q = P7
+                q = q * f + P6
+                q = q * f + P5
+                q = q * f + P4
+                q = q * f + P3
+                q = q * f + P2
+                q = q * f + P1
+                q = q * f + P0
+                p[k] = q
+                bits[k] = (np.int32(kf) + np.int32(127)) << np.int32(23)
+            acc = np.float32(0.0)
+            for k in range(n):
+                hk = p[k] * scale[k] * h[k] + x * Brow[k]
+                h[k] = hk
+                acc += Crow[k] * hk
+            y[bi, c, t] = acc + dk * ut
+
+
+def numba_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
+               D: torch.Tensor | None, threads: int = 1) -> torch.Tensor:
+    """``y (B, D, L)`` of the S6 scan. Inputs fp32 CPU: ``u, dt (B, D, L)`` (``dt`` after softplus),
+    ``A (D, N)``, ``Bm, Cm (B, G, N, L)``, ``D (D,)`` or None. ``threads`` > 1 splits the channels
+    over that many Python threads (the kernel releases the GIL)."""
+    b, d, length = u.shape
+    un = u.detach().contiguous().numpy()
+    dtn = dt.detach().contiguous().numpy()
+    a2 = (A.detach().float() * LOG2E).contiguous().numpy()
+    Bt = Bm.detach().transpose(2, 3).contiguous().numpy()     # (B, G, L, N)
+    Ct = Cm.detach().transpose(2, 3).contiguous().numpy()
+    Dk = (torch.zeros(d) if D is None else D.detach().float()).contiguous().numpy()
+    y = np.empty((b, d, length), np.float32)
+    rows = b * d
+    threads = max(1, min(int(threads), rows))
+    if threads == 1:
+        _scan_rows(un, dtn, a2, Bt, Ct, Dk, y, 0, rows)
+    else:
+        edges = np.linspace(0, rows, threads + 1).astype(int)
+        with ThreadPoolExecutor(threads) as pool:
+            jobs = [pool.submit(_scan_rows, un, dtn, a2, Bt, Ct, Dk, y, int(edges[i]), int(edges[i + 1]))
+                    for i in range(threads)]
+            for j in jobs:
+                j.result()
+    return torch.from_numpy(y)
