@@ -100,6 +100,16 @@ def load_numba_scan():
     return scan_numba
 
 
+def prepare_cpu_inference() -> bool:
+    """Load and compile the CPU inference kernel ahead of the first scan (``lift`` calls this
+    when it loads a lifter on the CPU). False when numba does not import (the torch kernels run)."""
+    kernel = load_numba_scan()
+    if kernel is None:
+        return False
+    kernel.warm_up()
+    return True
+
+
 def _triton_usable(device: torch.device) -> bool:
     """``auto`` on CUDA: Triton imports and the GPU is one it compiles for (older cards get
     ``chunked`` instead of a compile error at the first scan)."""

@@ -96,6 +96,10 @@ def load_lifter(weights: str | Path | None, device: str = "cpu") -> LoadedLifter
         raise InputError(f"checkpoint {mpath}: window {window} must be 1..config.max_frames ({max_frames})")
     model.to(device)
     plain_fp32_on_cuda(device)
+    if str(device).startswith("cpu"):
+        from sasmamba_models.scan import prepare_cpu_inference
+
+        prepare_cpu_inference()          # compile / load the CPU scan kernel now, not in the first lift
     fps = meta.get("fps")
     return LoadedLifter(model, meta, wpath, str(meta.get("arch", "sasmamba")), in_chans, window,
                         float(fps) if fps else None, device)
