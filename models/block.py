@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .deform import StructureAwareConv
-from .scan import load_numba_scan, resolve_backend, selective_scan
+from .scan import load_numba_kernels, resolve_backend, selective_scan
 
 K_DIRECTIONS = 4  # frame-major (+stride sums), joint-major, and both reversed
 
@@ -109,9 +109,9 @@ class SASSSM(nn.Module):
         sequence ``(B, Di, L)`` is projected once per direction pair (projections are per token, so
         the reversed direction's inputs are the forward ones read backwards) and scanned forward and
         backward in one kernel call that also applies the dt projection, its bias and softplus
-        (:func:`scan_numba.bidirectional_scan`). Returns the summed outputs ``(B, Di, L)`` of
+        (:func:`numba_kernels.bidirectional_scan`). Returns the summed outputs ``(B, Di, L)`` of
         directions 0 + 2 (frame-major) and 1 + 3 (joint-major), in their sequences' order."""
-        kernel = load_numba_scan()
+        kernel = load_numba_kernels()
         k, di, r, n = K_DIRECTIONS, self.di, self.rank, self.d_state
         A = -torch.exp(self.A_log.float()).view(k, di, n)
         bias, Ds = self.dt_proj_bias.view(k, di), self.Ds.view(k, di)

@@ -8,10 +8,14 @@ tap ``p``, taps in row-major order). Each tap bilinearly samples its displaced p
 zeros outside the grid, exactly like ``torchvision.ops.deform_conv2d`` with stride 1,
 padding k // 2, dilation 1 and one offset group.
 
-Two implementations of the deformable sampling:
-``grid_sample`` pure PyTorch (any device, no torchvision needed) - the default;
+Implementations of the deformable sampling:
+``grid_sample`` pure PyTorch (any device, no torchvision needed, autograd);
+``numba``       the compiled CPU inference kernel (:func:`numba_kernels.deform_conv_depthwise`:
+                bilinear taps computed once per cell for all channels; no autograd);
 ``torchvision`` ``torchvision.ops.deform_conv2d`` when torchvision imports (used in tests to
                 cross-check, and selectable for speed comparisons).
+The module default ``auto`` runs ``numba`` for CPU inference when numba imports, else
+``grid_sample``.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-DEFORM_IMPLS = ("grid_sample", "torchvision")
+DEFORM_IMPLS = ("grid_sample", "numba", "torchvision")
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,7 +38,10 @@ def _torchvision_deform():
 
 
 def available_deform_impls() -> list[str]:
-    return ["grid_sample"] + (["torchvision"] if _torchvision_deform() is not None else [])
+    from .scan import load_numba_kernels
+
+    return (["grid_sample"] + (["numba"] if load_numba_kernels() is not None else [])
+            + (["torchvision"] if _torchvision_deform() is not None else []))
 
 
 def deform_conv2d_depthwise(x, offset, weight, bias=None, impl: str = "grid_sample"):
@@ -52,6 +59,13 @@ def deform_conv2d_depthwise(x, offset, weight, bias=None, impl: str = "grid_samp
         if fn is None:
             raise RuntimeError("deform impl 'torchvision' requested but torchvision.ops does not import")
         return fn(x, offset, weight, bias, padding=(k // 2, k // 2))
+    if impl == "numba":
+        from .scan import load_numba_kernels
+
+        kernels = load_numba_kernels()
+        if kernels is None:
+            raise RuntimeError("deform impl 'numba' requested but numba does not import; use 'grid_sample'")
+        return kernels.deform_conv_depthwise(x, offset, weight, bias, threads=torch.get_num_threads())
     if impl != "grid_sample":
         raise ValueError(f"unknown deform impl {impl!r}; expected one of {DEFORM_IMPLS}")
     taps = torch.arange(k, device=x.device, dtype=x.dtype) - k // 2
@@ -91,9 +105,19 @@ class StructureAwareConv(nn.Module):
                                     padding=kernel_size // 2)
             nn.init.zeros_(self.offset.weight)   # start as a regular conv (standard DCN init)
             nn.init.zeros_(self.offset.bias)
-        self.impl = "grid_sample"
+        self.impl = "auto"
+
+    def _impl_for(self, x: torch.Tensor) -> str:
+        if self.impl != "auto":
+            return self.impl
+        from .scan import load_numba_kernels
+
+        needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
+        if x.device.type == "cpu" and not needs_grad and load_numba_kernels() is not None:
+            return "numba"
+        return "grid_sample"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Di, T, J) -> (B, Di, T, J)
         if not self.deformable:
             return F.conv2d(x, self.weight, self.bias, padding=self.kernel_size // 2, groups=x.shape[1])
-        return deform_conv2d_depthwise(x, self.offset(x), self.weight, self.bias, impl=self.impl)
+        return deform_conv2d_depthwise(x, self.offset(x), self.weight, self.bias, impl=self._impl_for(x))

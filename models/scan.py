@@ -29,7 +29,7 @@ Backends
              time, so it keeps 1/64 of the states ``chunked`` keeps for autograd (a whole training
              step of preset s peaked at 5x less memory on an H200). CUDA tensors (or any tensors
              under ``TRITON_INTERPRET=1``, Triton's CPU interpreter, which the tests use).
-``numba``    our compiled CPU inference kernel (:mod:`scan_numba`): each channel's sequence in one
+``numba``    our compiled CPU inference kernel (:mod:`numba_kernels`): each channel's sequence in one
              loop with its states in registers, nothing of size L * D * N written to memory (3-4x
              faster than ``sequential`` on CPU). No autograd. Needs numba (a dependency; when it
              does not import, ``auto`` falls back to ``sequential``).
@@ -88,22 +88,28 @@ def load_triton_scan():
 TRITON_MIN_CAPABILITY = (7, 0)  # Triton compiles for Volta and newer GPUs
 
 
-@functools.lru_cache(maxsize=1)
-def load_numba_scan():
-    """Return the :mod:`scan_numba` module or ``None`` when numba cannot be imported.
+def load_numba_kernels():
+    """Return the :mod:`numba_kernels` module, or ``None`` when numba cannot be imported or the
+    environment sets ``SASMAMBA_NUMBA=0`` (the torch paths then run: for comparisons and as an
+    escape hatch). The only place that imports ``numba`` (through :mod:`numba_kernels`)."""
+    if os.environ.get("SASMAMBA_NUMBA", "") == "0":
+        return None
+    return _import_numba_kernels()
 
-    The only place that imports ``numba`` (through :mod:`scan_numba`)."""
+
+@functools.lru_cache(maxsize=1)
+def _import_numba_kernels():
     try:
-        from . import scan_numba
+        from . import numba_kernels
     except Exception:  # ImportError, an llvmlite that does not load on this platform ...
         return None
-    return scan_numba
+    return numba_kernels
 
 
 def prepare_cpu_inference() -> bool:
     """Load and compile the CPU inference kernel ahead of the first scan (``lift`` calls this
     when it loads a lifter on the CPU). False when numba does not import (the torch kernels run)."""
-    kernel = load_numba_scan()
+    kernel = load_numba_kernels()
     if kernel is None:
         return False
     kernel.warm_up()
@@ -129,7 +135,7 @@ def available_backends(device: torch.device | str = "cpu") -> list[str]:
     """Backends that can run on ``device`` on this machine."""
     device = torch.device(device)
     out = ["ref", "sequential", "chunked"]
-    if device.type == "cpu" and load_numba_scan() is not None:
+    if device.type == "cpu" and load_numba_kernels() is not None:
         out.append("numba")
     if (device.type == "cuda" or _triton_interpreted()) and load_triton_scan() is not None:
         out.append("triton")
@@ -145,7 +151,7 @@ def resolve_backend(backend: str, device: torch.device, needs_grad: bool = True)
         backend = os.environ.get("SASMAMBA_SCAN", "auto") or "auto"
     if backend == "auto":
         if device.type != "cuda":
-            return "numba" if not needs_grad and load_numba_scan() is not None else "sequential"
+            return "numba" if not needs_grad and load_numba_kernels() is not None else "sequential"
         if load_mamba_kernel() is not None:
             return "mamba"
         return "triton" if _triton_usable(device) else "chunked"
@@ -165,7 +171,7 @@ def resolve_backend(backend: str, device: torch.device, needs_grad: bool = True)
         if needs_grad:
             raise ScanBackendError("scan backend 'numba' is inference-only (no autograd); training "
                                    "needs 'sequential' or 'chunked' on CPU (or leave the backend on 'auto')")
-        if load_numba_scan() is None:
+        if load_numba_kernels() is None:
             raise ScanBackendError("scan backend 'numba' requested but numba does not import; "
                                    "pip install numba (a dependency of sasmamba), or use 'sequential'")
     if backend == "triton":
@@ -490,10 +496,10 @@ def selective_scan_triton(u, delta, A, B, C, D=None, delta_bias=None, delta_soft
 
 
 def selective_scan_numba(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True):
-    """The compiled CPU inference kernel (see :mod:`scan_numba`), split over torch's thread count."""
+    """The compiled CPU inference kernel (see :mod:`numba_kernels`), split over torch's thread count."""
     dtype_in = u.dtype
     u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
-    y = load_numba_scan().numba_scan(u, delta, A, B, C, D, threads=torch.get_num_threads())
+    y = load_numba_kernels().numba_scan(u, delta, A, B, C, D, threads=torch.get_num_threads())
     return y.to(dtype_in)
 
 

@@ -299,8 +299,8 @@ def test_triton_kernels_compile_for_gpus_without_one(arch):
 
 # ---- the compiled CPU inference kernel (numba): forward only ---------------------------------
 def _numba_or_skip():
-    from sasmamba_models.scan import load_numba_scan
-    if load_numba_scan() is None:
+    from sasmamba_models.scan import load_numba_kernels
+    if load_numba_kernels() is None:
         pytest.skip("numba does not import here")
 
 
@@ -372,7 +372,7 @@ def test_numba_backend_resolution(monkeypatch):
     selective_scan(*args).sum().backward()
     assert args[0].grad is not None
     # without numba, auto falls back to the torch kernel
-    monkeypatch.setattr(scan_mod, "load_numba_scan", lambda: None)
+    monkeypatch.setattr(scan_mod, "load_numba_kernels", lambda: None)
     assert resolve_backend("auto", cpu, needs_grad=False) == "sequential"
     assert "numba" not in available_backends("cpu")
 
@@ -403,7 +403,7 @@ def test_numba_bidirectional_kernel_matches_ref(case):
     a reversed direction summed) against the float64 oracle, run direction by direction; ``scale``
     pushes dt's pre-activation far into both tails of softplus."""
     _numba_or_skip()
-    from sasmamba_models.scan import load_numba_scan
+    from sasmamba_models.scan import load_numba_kernels
 
     gen = torch.Generator().manual_seed(1)
     b, di, length, rank, n = (case[k] for k in ("b", "di", "length", "rank", "n"))
@@ -412,7 +412,7 @@ def test_numba_bidirectional_kernel_matches_ref(case):
     Wdt, bias, D = r(2, di, rank), r(2, di) - 2, r(2, di)
     A = -(torch.rand(2, di, n, generator=gen) * 3 + 0.05)
     with torch.no_grad():
-        y = load_numba_scan().bidirectional_scan(u, dlow, BC, Wdt, bias, A, D)
+        y = load_numba_kernels().bidirectional_scan(u, dlow, BC, Wdt, bias, A, D)
     want = torch.zeros(b, di, length, dtype=torch.float64)
     for k, f in ((0, lambda t: t), (1, lambda t: t.flip(-1))):
         delta = torch.einsum("cr,brl->bcl", Wdt[k].double(), dlow[:, k].double())

@@ -1,11 +1,13 @@
-"""The CPU inference scan: the whole S6 recurrence of one channel in one compiled loop (numba).
+"""Compiled CPU inference kernels (numba): the S6 scan and the depthwise deformable convolution.
 
-The per-step torch scans (:mod:`scan` ``sequential``) spend most of their time outside the
-recurrence itself: broadcast products that write the decays and inputs of every (step, channel,
-state) lane to memory, layout copies to and from time-major order, and a batched matrix product
-for ``y_t = C_t . h_t``. This kernel walks each channel's sequence once with its ``N`` states in
-registers and reads ``u, dt (B, D, L)`` and ``B, C`` in their natural layout (``B, C`` as
-``(B, G, L, N)``), so nothing of size ``L * D * N`` is ever written.
+**The scan.** The per-step torch scans (:mod:`scan` ``sequential``) spend most of their time
+outside the recurrence itself: broadcast products that write the decays and inputs of every (step,
+channel, state) lane to memory, layout copies to and from time-major order, and a batched matrix
+product for ``y_t = C_t . h_t``. :func:`numba_scan` walks each channel's sequence once with its
+``N`` states in registers and reads ``u, dt (B, D, L)`` and ``B, C`` in their natural layout
+(``B, C`` as ``(B, G, L, N)``), so nothing of size ``L * D * N`` is ever written.
+:func:`bidirectional_scan` is the SAS block's version: one sequence scanned forward and backward,
+with the dt projection, its bias and softplus computed inside.
 
 ``exp(dt * A)`` is the bulk of the arithmetic (one per lane and step). libm's ``expf`` does not
 vectorise here, so it is computed as ``2**k * p(f)`` with ``k`` the nearest integer of
@@ -14,8 +16,13 @@ vectorise here, so it is computed as ``2**k * p(f)`` with ``k`` the nearest inte
 argument is clamped at ``2**-125`` (a decay that small is zero for every purpose) so no result is
 subnormal.
 
+**The deformable convolution.** :func:`deform_conv_depthwise` computes each output cell's
+bilinear taps once (4 corners x k*k taps, shared by all channels) and accumulates over channels
+in a channels-last row, instead of sampling every channel separately (``grid_sample``) and
+weighting the taps in a second pass.
+
 Inference only (no autograd); fp32. This module is the only place that imports numba, and only
-:func:`scan.load_numba_scan` imports this module.
+:func:`scan.load_numba_kernels` imports this module.
 """
 from __future__ import annotations
 
@@ -232,8 +239,74 @@ def bidirectional_scan(u: torch.Tensor, dlow: torch.Tensor, BC: torch.Tensor, Wd
     return torch.from_numpy(y)
 
 
+@numba.njit(fastmath=True, nogil=True, cache=True)
+def _deform_rows(xcl, off, wt, bias, out, r0, r1):  # pragma: no cover - compiled
+    """Output cells ``r0 .. r1`` of the flattened ``(B * H * W)`` grid. ``xcl (B, H, W, C)``
+    channels-last input; ``off (B, 2 k^2, H, W)`` (tap ``p``: frame offset ``2p``, joint offset
+    ``2p + 1``); ``wt (k^2, C)``; ``bias (C,)``; ``out (B, H, W, C)``."""
+    height = xcl.shape[1]
+    width = xcl.shape[2]
+    ch = xcl.shape[3]
+    taps = wt.shape[0]
+    k = int(round(math.sqrt(taps)))
+    half = k // 2
+    for r in range(r0, r1):
+        bi = r // (height * width)
+        rem = r - bi * height * width
+        hh = rem // width
+        ww = rem - hh * width
+        acc = out[bi, hh, ww]
+        for c in range(ch):
+            acc[c] = bias[c]
+        for p in range(taps):
+            py = hh + (p // k - half) + off[bi, 2 * p, hh, ww]
+            px = ww + (p % k - half) + off[bi, 2 * p + 1, hh, ww]
+            y0 = int(math.floor(py))
+            x0 = int(math.floor(px))
+            ly = py - y0
+            lx = px - x0
+            wrow = wt[p]
+            for corner in range(4):
+                yy = y0 + corner // 2
+                xx = x0 + corner % 2
+                if yy < 0 or yy >= height or xx < 0 or xx >= width:
+                    continue
+                cw = (ly if corner // 2 else 1.0 - ly) * (lx if corner % 2 else 1.0 - lx)
+                if cw == 0.0:
+                    continue
+                src = xcl[bi, yy, xx]
+                for c in range(ch):
+                    acc[c] += np.float32(cw) * wrow[c] * src[c]
+
+
+def deform_conv_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                          bias: torch.Tensor | None, threads: int = 1) -> torch.Tensor:
+    """Depthwise deformable k x k convolution, stride 1, 'same' padding, zeros outside (as
+    :func:`deform.deform_conv2d_depthwise`): ``x (B, C, H, W)``, ``offset (B, 2k^2, H, W)``,
+    ``weight (C, 1, k, k)``, ``bias (C,)`` or None. Returns ``(B, C, H, W)`` float32 (a
+    channels-last tensor viewed as ``(B, C, H, W)``)."""
+    b, ch, height, width = x.shape
+    xcl = x.detach().float().permute(0, 2, 3, 1).contiguous().numpy()
+    off = offset.detach().float().contiguous().numpy()
+    wt = weight.detach().float().reshape(ch, -1).t().contiguous().numpy()
+    bs = (torch.zeros(ch) if bias is None else bias.detach().float()).contiguous().numpy()
+    out = np.empty((b, height, width, ch), np.float32)
+    rows = b * height * width
+    threads = max(1, min(int(threads), rows))
+    if threads == 1:
+        _deform_rows(xcl, off, wt, bs, out, 0, rows)
+    else:
+        edges = np.linspace(0, rows, threads + 1).astype(int)
+        with ThreadPoolExecutor(threads) as pool:
+            jobs = [pool.submit(_deform_rows, xcl, off, wt, bs, out, int(edges[i]), int(edges[i + 1]))
+                    for i in range(threads)]
+            for j in jobs:
+                j.result()
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
+
+
 def warm_up() -> None:
-    """Compile (or load from numba's on-disk cache) both kernels on tiny inputs, so the first lift
+    """Compile (or load from numba's on-disk cache) every kernel on tiny inputs, so the first lift
     does not pay it inside its timed stages: ~1-3 s the first time on a machine, ~0.3 s cached."""
     g = torch.Generator().manual_seed(0)
     u = torch.randn(1, 2, 3, generator=g)
@@ -241,3 +314,4 @@ def warm_up() -> None:
     numba_scan(u, u.abs(), A, torch.ones(1, 1, 2, 3), torch.ones(1, 1, 2, 3), None)
     bidirectional_scan(u, torch.zeros(1, 2, 1, 3), torch.ones(1, 2, 3, 4), torch.zeros(2, 2, 1),
                        torch.zeros(2, 2), A.expand(2, 2, 2), torch.zeros(2, 2))
+    deform_conv_depthwise(torch.ones(1, 2, 3, 3), torch.zeros(1, 18, 3, 3), torch.ones(2, 1, 3, 3), None)
