@@ -74,9 +74,7 @@ class SASSSM(nn.Module):
         seq0 = x_stride.flatten(2)                                    # (B, Di, L) frame-major
         seq1 = x.transpose(2, 3).flatten(2)                           # (B, Di, L) joint-major
         if self._fused_inference(x):
-            y_frame, y_joint = self._scan_fused(seq0, seq1)
-            y_joint = y_joint.view(b, self.di, j, t).transpose(2, 3)
-            y = (y_frame.view(b, self.di, t, j) + y_joint).permute(0, 2, 3, 1)   # (B, T, J, Di)
+            y = self._scan_fused(seq0, seq1, t, j)                        # (B, T, J, Di)
             return self.out_proj(self.out_norm(y) * z)
         xs = torch.stack([seq0, seq1, seq0.flip(-1), seq1.flip(-1)], dim=1)   # (B, K, Di, L)
         length = t * j
@@ -104,26 +102,26 @@ class SASSSM(nn.Module):
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.A_log.requires_grad)
         return not needs_grad and resolve_backend(self.scan_backend, x.device, needs_grad=False) == "numba"
 
-    def _scan_fused(self, seq0: torch.Tensor, seq1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _scan_fused(self, seq0: torch.Tensor, seq1: torch.Tensor, frames: int, joints: int) -> torch.Tensor:
         """The same four directions as the generic path, without materialising them: each
         sequence ``(B, Di, L)`` is projected once per direction pair (projections are per token, so
         the reversed direction's inputs are the forward ones read backwards) and scanned forward and
         backward in one kernel call that also applies the dt projection, its bias and softplus
-        (:func:`numba_kernels.bidirectional_scan`). Returns the summed outputs ``(B, Di, L)`` of
-        directions 0 + 2 (frame-major) and 1 + 3 (joint-major), in their sequences' order."""
+        (:func:`numba_kernels.bidirectional_scan`). Returns the sum of the four directions
+        ``(B, T, J, Di)``, each added at its token's (frame, joint) cell by the kernel."""
         kernel = load_numba_kernels()
         k, di, r, n = K_DIRECTIONS, self.di, self.rank, self.d_state
         A = -torch.exp(self.A_log.float()).view(k, di, n)
         bias, Ds = self.dt_proj_bias.view(k, di), self.Ds.view(k, di)
-        out = []
+        out = seq0.new_zeros(seq0.shape[0], frames, joints, di)
         for s, seq in enumerate((seq0, seq1)):
             w = self.x_proj_weight[s::2]                                        # (2, R+2N, Di)
             xd = torch.matmul(w.reshape(-1, di), seq).view(seq.shape[0], 2, w.shape[1], -1)   # (B, 2, R+2N, L)
             dlow = xd[:, :, :r]
             BC = xd[:, :, r:].transpose(2, 3)                                   # (B, 2, L, 2N)
-            out.append(kernel.bidirectional_scan(seq, dlow, BC, self.dt_proj_weight[s::2], bias[s::2],
-                                                 A[s::2], Ds[s::2], threads=torch.get_num_threads()))
-        return out[0], out[1]
+            kernel.bidirectional_scan(seq, dlow, BC, self.dt_proj_weight[s::2], bias[s::2], A[s::2], Ds[s::2],
+                                      out, joint_major=bool(s), threads=torch.get_num_threads())
+        return out
 
 
 class SASBlock(nn.Module):

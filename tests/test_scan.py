@@ -397,7 +397,7 @@ def test_model_inference_same_with_numba_and_torch_scans():
 
 
 @pytest.mark.parametrize("case", [dict(b=2, di=6, length=40, rank=1, n=4, scale=1.0),
-                                  dict(b=1, di=5, length=97, rank=4, n=16, scale=8.0)])
+                                  dict(b=1, di=5, length=95, rank=4, n=16, scale=8.0)])
 def test_numba_bidirectional_kernel_matches_ref(case):
     """The SAS block's fused inference kernel (dt projection + bias + softplus inside, a forward and
     a reversed direction summed) against the float64 oracle, run direction by direction; ``scale``
@@ -411,12 +411,21 @@ def test_numba_bidirectional_kernel_matches_ref(case):
     u, dlow, BC = r(b, di, length), r(b, 2, rank, length) * case["scale"], r(b, 2, length, 2 * n)
     Wdt, bias, D = r(2, di, rank), r(2, di) - 2, r(2, di)
     A = -(torch.rand(2, di, n, generator=gen) * 3 + 0.05)
+    frames = 5 if length % 5 == 0 else 1                    # the kernel's (T, J) output cells
+    out = torch.zeros(b, frames, length // frames, di)
     with torch.no_grad():
-        y = load_numba_kernels().bidirectional_scan(u, dlow, BC, Wdt, bias, A, D)
+        y = load_numba_kernels().bidirectional_scan(u, dlow, BC, Wdt, bias, A, D, out)
+        y = y.reshape(b, length, di).transpose(1, 2)                      # frame-major positions
     want = torch.zeros(b, di, length, dtype=torch.float64)
     for k, f in ((0, lambda t: t), (1, lambda t: t.flip(-1))):
         delta = torch.einsum("cr,brl->bcl", Wdt[k].double(), dlow[:, k].double())
         Bk, Ck = BC[:, k, :, :n].transpose(1, 2)[:, None], BC[:, k, :, n:].transpose(1, 2)[:, None]
         want += f(selective_scan_ref(f(u.double()), f(delta), A[k].double(), f(Bk.double()), f(Ck.double()),
                                      D[k].double(), bias[k].double()))
+    torch.testing.assert_close(y.double(), want, rtol=RTOL, atol=ATOL)
+    # joint-major positions: p = joint * T + frame
+    out = torch.zeros(b, frames, length // frames, di)
+    with torch.no_grad():
+        load_numba_kernels().bidirectional_scan(u, dlow, BC, Wdt, bias, A, D, out, joint_major=True)
+    y = out.permute(0, 2, 1, 3).reshape(b, length, di).transpose(1, 2)
     torch.testing.assert_close(y.double(), want, rtol=RTOL, atol=ATOL)
