@@ -131,7 +131,7 @@ def test_refine_2d_pulls_a_sideways_error_back_and_keeps_the_skeleton():
     wrong = true.copy()
     wr = H36M.index("l_wrist")
     wrong[:, wr, 0] += 0.08                                              # the wrist 8 cm to the side
-    x, rt, rep = refine_track(wrong, root, kp, cam)
+    x, rt, rep = refine_track(wrong, root, kp, cam, 30.0)
     assert rep["applied"] and rep["residual_px_after"] < 0.85 * rep["residual_px_before"]
     err = lambda a: np.linalg.norm(a[:, wr] - true[:, wr], axis=-1).mean()
     assert err(x) < 0.85 * err(wrong)          # pulled toward the 2D, held by the prior (TOL_M)
@@ -149,7 +149,7 @@ def test_refine_2d_ignores_missing_2d():
     joints[:, 0] = 0
     kp = np.full((n, 17, 3), np.nan)
     kp[..., 2] = 0
-    x, r, rep = refine_track(joints, np.tile([0, 0, 3.0], (n, 1)), kp, _camera())
+    x, r, rep = refine_track(joints, np.tile([0, 0, 3.0], (n, 1)), kp, _camera(), 30.0)
     assert not rep["applied"]
     np.testing.assert_array_equal(x, joints)
 
@@ -169,9 +169,38 @@ def test_eval_refinement_works_in_the_predictions_own_scale():
     pred = true * 0.37                                   # the lifter's own units
     wr = H36M.index("r_wrist")
     pred[:, wr, 1] += 0.03                               # 8 cm in metres, off in the image's y
-    out = refine_to_2d(pred, kp, cam)
+    out = refine_to_2d(pred, kp, cam, 30.0)
     assert out.shape == pred.shape and np.isfinite(out).all()
     err = lambda a: np.linalg.norm(a[:, wr] - true[:, wr] * 0.37, axis=-1).mean()
     assert err(out) < 0.85 * err(pred)
     assert abs(np.median(np.linalg.norm(out[:, 1] - out[:, 0], axis=-1))
                / np.median(np.linalg.norm(pred[:, 1] - pred[:, 0], axis=-1)) - 1) < 0.05   # units kept
+
+
+def test_refine_2d_temporal_term_keeps_2d_noise_out_of_the_3d():
+    """Per-frame 2D noise: without the temporal term each frame's correction follows its own noise
+    (jitter); with it (fps given) the corrections vary slowly, so the 3D's frame-to-frame
+    acceleration stays near the lift's, while a lasting 2D disagreement (the wrist 8 cm off on
+    every frame) is still corrected."""
+    from sasmamba_cli.export.synthetic import synthetic_result
+    from sasmamba_cli.pipeline.refine2d import refine_track
+    from sasmamba_cli.skeleton import H36M
+
+    r = synthetic_result(n_frames=60, seed=3, anatomical=True)
+    true = np.array(r.tracks[0].joints_3d_m, dtype=np.float64)
+    true = true - true[:, :1]
+    n = true.shape[0]
+    root = np.tile([0.1, 0.2, 4.0], (n, 1))
+    cam = _camera()
+    kp = np.concatenate([_project(true, root, cam), np.ones((n, 17, 1))], -1)
+    kp[..., :2] += np.random.default_rng(0).normal(0, 4.0, (n, 17, 2))     # 4 px of detector noise
+    wrong = true.copy()
+    wr = H36M.index("l_wrist")
+    wrong[:, wr, 0] += 0.08
+    accel = lambda a: np.linalg.norm(a[2:] - 2 * a[1:-1] + a[:-2], axis=-1).mean()
+    free, _, _ = refine_track(wrong, root, kp, cam, None)
+    held, _, _ = refine_track(wrong, root, kp, cam, 30.0)
+    assert accel(held) < 0.6 * accel(free)
+    assert accel(held) < accel(wrong) + 0.002                                  # near the lift's own (m / frame^2)
+    err = lambda a: np.linalg.norm(a[:, wr] - true[:, wr], axis=-1).mean()
+    assert err(held) < 0.85 * err(wrong)

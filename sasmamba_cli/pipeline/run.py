@@ -410,7 +410,7 @@ class LiftPipeline:
         refine_block = {"enabled": bool(s.refine_2d), "tracks": []}
         if s.refine_2d:
             with sw.stage("refine_2d"):
-                results, refine_block["tracks"] = refine_results(results, camera)
+                results, refine_block["tracks"] = refine_results(results, camera, fps)
         with sw.stage("smooth"):
             results, smoothing = smooth_results(results, fps, s.smooth)
         stats = {**stats, "people": len(results),
@@ -489,16 +489,17 @@ def repair_swaps(tracks: list[Track], enabled: bool) -> tuple[list[Track], dict]
     return out, swap_repair_header(True, DEFAULT_PENALTY, reports)
 
 
-def refine_results(tracks: list[TrackResult], camera) -> tuple[list[TrackResult], list[dict]]:
-    """Every track's 3D adjusted to reproject onto its confident 2D (:mod:`.refine2d`), and a
-    report per track (2D residual before and after, mean change)."""
+def refine_results(tracks: list[TrackResult], camera, fps: float) -> tuple[list[TrackResult], list[dict]]:
+    """Every track's 3D adjusted to reproject onto its confident 2D (:mod:`.refine2d`; ``fps`` of
+    the tracks' frames sets its temporal term), and a report per track (2D residual before and
+    after, mean change)."""
     from .refine2d import refine_track
 
     out, reports = [], []
     for t in tracks:
         kp = np.concatenate([np.nan_to_num(t.keypoints_2d_px[..., :2], nan=0.0), t.confidence[..., None]], -1)
         kp[~np.isfinite(t.keypoints_2d_px[..., :2]).all(-1) | t.joint_interpolated(), 2] = 0.0   # seen 2D only
-        joints, root, report = refine_track(t.joints_3d_m, t.root_3d_m, kp, camera)
+        joints, root, report = refine_track(t.joints_3d_m, t.root_3d_m, kp, camera, fps)
         out.append(replace(t, joints_3d_m=joints, root_3d_m=root))
         reports.append({"track_id": int(t.track_id), **report})
     return out, reports

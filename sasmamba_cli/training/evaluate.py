@@ -90,8 +90,9 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
     plains = inf.plain if inf.plain is not None else [None] * len(kps)
     tta = inf.tta if inf.tta is not None else [None] * len(kps)
     if refine_2d:
-        plains = [None if p is None else refine_to_2d(p, kp, c) for p, kp, c in zip(plains, kps, cams)]
-        tta = [None if p is None else refine_to_2d(p, kp, c) for p, kp, c in zip(tta, kps, cams)]
+        fps = float(ds.fps)
+        plains = [None if p is None else refine_to_2d(p, kp, c, fps) for p, kp, c in zip(plains, kps, cams)]
+        tta = [None if p is None else refine_to_2d(p, kp, c, fps) for p, kp, c in zip(tta, kps, cams)]
     preds = list(zip(plains, tta))
     if progress is not None:
         progress()
@@ -115,7 +116,8 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
     return result
 
 
-def refine_to_2d(pred: np.ndarray, kp2d_px: np.ndarray, camera, height_m: float = 1.70) -> np.ndarray:
+def refine_to_2d(pred: np.ndarray, kp2d_px: np.ndarray, camera, fps: float | None,
+                 height_m: float = 1.70) -> np.ndarray:
     """``sasmamba lift``'s refinement stage on one clip's root-relative prediction ``(n, 17, 3)``:
     the same metric scale and root estimate as lift, :func:`~sasmamba_cli.pipeline.refine2d.refine_track`,
     then back to the prediction's own scale."""
@@ -125,7 +127,7 @@ def refine_to_2d(pred: np.ndarray, kp2d_px: np.ndarray, camera, height_m: float 
     scale = metric_scale(pred, height_m)
     joints = pred * scale
     root = estimate_root(joints, kp2d_px, camera)
-    refined, _, _ = refine_track(joints, root, kp2d_px, camera)
+    refined, _, _ = refine_track(joints, root, kp2d_px, camera, fps)
     return refined / scale
 
 
