@@ -55,6 +55,16 @@ def seeded_weights(folder: Path, preset: str, window: int) -> Path:
     return path
 
 
+def _kernels() -> str:
+    """Which CPU kernels the lifter ran (the compiled numba ones unless SASMAMBA_NUMBA=0 or numba is missing)."""
+    from sasmamba_models.scan import load_numba_kernels
+
+    if load_numba_kernels() is not None:
+        return "compiled (numba: models/numba_kernels.py, the default)"
+    why = "SASMAMBA_NUMBA=0" if os.environ.get("SASMAMBA_NUMBA") == "0" else "numba does not import"
+    return f"pure torch ({why})"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path)
@@ -138,6 +148,7 @@ def _main(args) -> int:
         f"- Lifter: {wdesc}; flip TTA {'off' if args.no_flip else 'on'}; detector yolo11n-pose at 640 px, "
         f"detector flip TTA {'on' if args.det_flip else 'off'}, "
         f"batch {settings.det_batch}; outputs json+npz+csv.",
+        f"- CPU lifter kernels: {_kernels()}.",
         f"- One-off costs (not in the rows): pipeline load (lifter + smoothing filter) {t_lifter:.2f} s, detector load + first call "
         f"{t_detector:.2f} s. ultralytics sets torch to cpu_count - 1 threads on CPU; on this shared 2-core "
         "machine 1 thread was also the faster setting for the detector (2 threads: 3-4x slower per frame).",
