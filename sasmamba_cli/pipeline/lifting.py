@@ -241,7 +241,8 @@ def infer_sequences(lifter: LoadedLifter, kp_h36m_px: list[np.ndarray], sizes: l
         seq = m.result()                                                        # (T', 17, 3)
         if resample:
             seq = resample_back(seq, fps, lifter.fps, lengths[i])
-        return rotate_camera_z(seq - seq[:, :1], rolls[i])                      # root-relative, roll back
+        seq -= seq[:, :1]                     # root-relative (in place: numpy buffers the overlap)
+        return rotate_camera_z(seq, rolls[i])                                   # roll back
 
     for a, pred in run_model_batches(lifter, rows, total, options.batch_size, options.threads):
         for j in range(a, a + pred.shape[0]):
@@ -292,8 +293,12 @@ class _Merger:
         self.i += 1
 
     def result(self) -> np.ndarray:
+        """The merged ``(length, ...)`` float64, divided in place (the merger is spent after it)."""
         if self.i != len(self.plan.starts):
             raise RuntimeError(f"merge: expected {len(self.plan.starts)} windows, found {self.i}")
-        if self.padded:
-            return self.out
-        return self.out / self.acc.reshape((-1,) + (1,) * (self.out.ndim - 1))
+        out, acc, self.out, self.acc = self.out, self.acc, None, None
+        if out is None:
+            raise RuntimeError("merge: result() was already taken")
+        if not self.padded:
+            out /= acc.reshape((-1,) + (1,) * (out.ndim - 1))
+        return out
