@@ -18,6 +18,13 @@ wrong 2D keypoint (a gross detector error) from dragging the skeleton.
 It cannot fix depth (moving a joint along its camera ray does not change the projection: the
 prior holds it), but it removes what the 2D contradicts. Solved with L-BFGS in float64 on the
 CPU; ``ITERATIONS`` steps. Shapes: ``joints_m (n, 17, 3)``, ``root_m (n, 3)``, ``kp_px (n, 17, 3)``.
+
+Every term is a sum over frames, so a long track is solved in consecutive blocks of at most
+``BLOCK_FRAMES`` frames, each by its own L-BFGS (the tolerance ``s_px`` and the bone lengths
+``L_b`` still come from the whole track): L-BFGS keeps ~60 pairs of full-length vectors (about
+50 kB per frame), so one solve over a 30-minute track would hold gigabytes; per block the memory
+is flat in the track's length. A track of at most ``BLOCK_FRAMES`` frames is one block (one
+solve, as before); in a longer one each block converges on its own.
 """
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ W_BONE = 1.0
 HUBER = 2.0             # residuals beyond 2 tolerances count linearly
 ITERATIONS = 60
 HEAD_JOINTS = ("neck_nose", "head_top")   # not pulled toward the 2D
+BLOCK_FRAMES = 2048     # frames per L-BFGS solve (its memory: ~0.1 MB per frame of the block)
 
 
 def _bones() -> np.ndarray:
@@ -41,20 +49,17 @@ def _bones() -> np.ndarray:
 
 
 def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, camera: Camera,
-                 iterations: int = ITERATIONS) -> tuple[np.ndarray, np.ndarray, dict]:
+                 iterations: int = ITERATIONS, block: int = BLOCK_FRAMES) -> tuple[np.ndarray, np.ndarray, dict]:
     """(joints_m, root_m) adjusted toward the 2D; and a report (mean 2D residual in px of the
-    confident joints before and after, mean 3D change in mm)."""
+    confident joints before and after, mean 3D change in mm). Solved in blocks of at most
+    ``block`` frames (see the module docstring)."""
     import torch
 
-    x_lift = torch.as_tensor(np.nan_to_num(joints_m), dtype=torch.float64)
-    r0 = torch.as_tensor(np.nan_to_num(root_m), dtype=torch.float64)
     kp = np.asarray(kp_px, dtype=np.float64)
     conf = np.where(np.all(np.isfinite(kp[..., :2]), -1), np.clip(kp[..., 2], 0, 1), 0.0)
     ok_frames = np.isfinite(joints_m).all(axis=(1, 2)) & np.isfinite(root_m).all(axis=1)
     conf[~ok_frames] = 0.0
     conf[:, [H36M.index(n) for n in HEAD_JOINTS]] = 0.0     # defined differently by detectors and mocap rigs
-    xy = torch.as_tensor(np.nan_to_num(kp[..., :2]), dtype=torch.float64)
-    c = torch.as_tensor(conf, dtype=torch.float64)
     thorax, pelvis = H36M.index("thorax"), H36M.index("pelvis")
     torso_2d = np.linalg.norm(kp[:, thorax, :2] - kp[:, pelvis, :2], axis=-1)
     seen = (conf[:, thorax] > 0) & (conf[:, pelvis] > 0)
@@ -64,6 +69,33 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
     bones = _bones()
     b_len = torch.as_tensor(np.nanmedian(np.linalg.norm(joints_m[:, bones[:, 0]] - joints_m[:, bones[:, 1]], axis=-1),
                                          axis=0), dtype=torch.float64)
+    n = joints_m.shape[0]
+    block = max(1, int(block))
+    x, r = np.empty(joints_m.shape), np.empty(root_m.shape)
+    sums = None
+    for a in range(0, n, block):
+        b = min(a + block, n)
+        x[a:b], r[a:b], part = _solve(joints_m[a:b], root_m[a:b], kp[a:b], conf[a:b], s_px, b_len, bones,
+                                      camera, iterations)
+        sums = part if sums is None else [u + v for u, v in zip(sums, part)]
+    before, after = (float(s / w.clamp_min(1)) for s, w in (sums[:2], sums[2:]))
+    x = np.where(ok_frames[:, None, None], x, joints_m)
+    r = np.where(ok_frames[:, None], r, root_m)
+    moved = float(np.mean(np.linalg.norm(x - joints_m, axis=-1)[ok_frames]) * 1000) if ok_frames.any() else 0.0
+    return x, r, {"applied": True, "residual_px_before": round(before, 2), "residual_px_after": round(after, 2),
+                  "mean_change_mm": round(moved, 1)}
+
+
+def _solve(joints_m, root_m, kp, conf, s_px, b_len, bones, camera, iterations):
+    """One L-BFGS solve over frames ``(m, 17, 3)``: the refined joints and root (NaN inputs as 0)
+    and the 2D residual sums ``[sum before, weight, sum after, weight]`` (:func:`_residual_sums`)."""
+    import torch
+
+    x_lift = torch.as_tensor(np.nan_to_num(joints_m), dtype=torch.float64)
+    r0 = torch.as_tensor(np.nan_to_num(root_m), dtype=torch.float64)
+    xy = torch.as_tensor(np.nan_to_num(kp[..., :2]), dtype=torch.float64)
+    c = torch.as_tensor(conf, dtype=torch.float64)
+    pelvis = H36M.index("pelvis")
     f, cx, cy = camera.focal_px, camera.cx, camera.cy
 
     def project(x, r):
@@ -93,19 +125,17 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
         return loss
 
     with torch.no_grad():
-        before = _residual_px(project(x_lift, r0), xy, c)
+        before = _residual_sums(project(x_lift, r0), xy, c)
     opt.step(closure)
+    opt.state.clear()                                                # its history, before the results are made
     with torch.no_grad():
         x = (x_lift + delta * mask).numpy()
         r = (r0 + dr).numpy()
-        after = _residual_px(project(torch.as_tensor(x), torch.as_tensor(r)), xy, c)
-    x = np.where(ok_frames[:, None, None], x, joints_m)
-    r = np.where(ok_frames[:, None], r, root_m)
-    moved = float(np.mean(np.linalg.norm(x - joints_m, axis=-1)[ok_frames]) * 1000) if ok_frames.any() else 0.0
-    return x, r, {"applied": True, "residual_px_before": round(before, 2), "residual_px_after": round(after, 2),
-                  "mean_change_mm": round(moved, 1)}
+        after = _residual_sums(project(torch.as_tensor(x), torch.as_tensor(r)), xy, c)
+    return x, r, [*before, *after]
 
 
-def _residual_px(proj, xy, c) -> float:
+def _residual_sums(proj, xy, c):
+    """The confident joints' 2D residual ``proj (m, 17, 2)`` vs ``xy``: (sum in px, count)."""
     w = (c > 0).to(proj.dtype)
-    return float(((proj - xy).norm(dim=-1) * w).sum() / w.sum().clamp_min(1))
+    return (proj - xy).norm(dim=-1).mul(w).sum(), w.sum()
