@@ -1,6 +1,7 @@
 """Peak memory of `sasmamba lift` on long inputs: is it flat in the video's length?
 
     python benchmarks/bench_memory.py [--minutes 1 10 30] [--weights sasmamba_xs] [--out results/bench_memory.md]
+                                      [--note TEXT ...]
 
 The demo clip's 2D (one lift of assets/demo/cam01.mp4, its result JSON) is looped, with a small
 drift so no two loops are identical, into keypoint files of the given lengths at 30 fps; each is
@@ -12,7 +13,9 @@ recorded. This
 measures every stage after detection (tracking, lift, root, smoothing, writing). Decoding and
 detection stream the video in batches of `--batch-size` frames (pipeline/video.py), so they add a
 constant, not a length-proportional, amount. The lifter is `--weights` (the default here is the
-small one: memory does not depend on the lifter's size beyond its weights, time does).
+small one: memory does not depend on the lifter's size beyond its weights, time does). The header
+gives the growth of the peak per minute of video between the shortest and the longest input, and
+each ``--note`` (e.g. what changed since the last record) as a line of its own.
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 30])
     ap.add_argument("--weights", default="sasmamba_xs")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--note", action="append", default=[], help="a line for the header (repeatable)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sasmamba_mem_"))
     env = {**os.environ, "YOLO_CONFIG_DIR": str(work / "yolo"), "OMP_NUM_THREADS": "1"}
@@ -93,7 +97,11 @@ def main() -> int:
              f"- Command: `python benchmarks/bench_memory.py --minutes {' '.join(f'{m:g}' for m in a.minutes)} "
              f"--weights {a.weights}`",
              f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-             "the demo's 2D (2 tracks) looped at 30 fps.", "",
+             "the demo's 2D (2 tracks) looped at 30 fps."]
+    if len(rows) > 1 and rows[-1][0] > rows[0][0]:
+        slope = (rows[-1][2] - rows[0][2]) / (rows[-1][0] - rows[0][0])
+        lines.append(f"- Growth of the peak: {slope:.1f} MB per minute of video ({rows[0][0]:g} to {rows[-1][0]:g} min).")
+    lines += [f"- {note}" for note in a.note] + ["",
              "| length | frames | peak RSS MB | input JSON MB | result JSON MB | NPZ MB | CSV MB | seconds | exit |",
              "|---|---|---|---|---|---|---|---|---|"]
     for m, frames, rss, insize, sizes, took, rc, _ in rows:

@@ -214,7 +214,10 @@ def infer_sequences(lifter: LoadedLifter, kp_h36m_px: list[np.ndarray], sizes: l
     # The windows of all sequences, then (flip TTA) their mirrored copies, go through the model in
     # batches, cut from the inputs batch by batch and merged into each sequence as they come out:
     # memory holds one batch of windows, not all of them (it stays small on long videos). Only the
-    # plain predictions (float32, as the model returns them) wait for their mirrored partners.
+    # plain predictions (float32, as the model returns them) wait for their mirrored partners. A
+    # sequence is finished (merged, resampled back, turned back) as soon as its last window is
+    # merged, and its input, held predictions and merge buffers are freed then: sequences finish
+    # in order, so the later ones do not wait beside every earlier one's buffers.
     counts = [len(p.starts) for p in plans]
     owner = np.repeat(np.arange(n), counts)                                     # window -> sequence
     local = np.concatenate([np.arange(c) for c in counts])                      # window -> index in it
@@ -222,7 +225,12 @@ def infer_sequences(lifter: LoadedLifter, kp_h36m_px: list[np.ndarray], sizes: l
     total = 2 * k if want_tta else k
     plain_m = [_Merger(p) for p in plans] if want_plain else None
     tta_m = [_Merger(p) for p in plans] if want_tta else None
-    held = np.empty((k, lifter.window, 17, 3), np.float32) if want_tta else None
+    held = [np.empty((c, lifter.window, 17, 3), np.float32) for c in counts] if want_tta else None
+    lengths = [kp.shape[0] for kp in kp_h36m_px]
+    # index (in the batch order) of the window after which sequence i is complete
+    complete = np.cumsum(counts) - 1 + (k if want_tta else 0)
+    plain_out: list = [None] * n
+    tta_out: list = [None] * n
 
     def rows(a: int, b: int) -> np.ndarray:
         j = np.arange(a, b)
@@ -233,28 +241,33 @@ def infer_sequences(lifter: LoadedLifter, kp_h36m_px: list[np.ndarray], sizes: l
             return flip_h36m(win)
         return np.concatenate([win[:k - a], flip_h36m(win[k - a:])], 0)
 
+    def finish(m: _Merger, i: int) -> np.ndarray:
+        seq = m.result()                                                        # (T', 17, 3)
+        if resample:
+            seq = resample_back(seq, fps, lifter.fps, lengths[i])
+        seq -= seq[:, :1]                     # root-relative (in place: numpy buffers the overlap)
+        return rotate_camera_z(seq, rolls[i])                                   # roll back
+
     for a, pred in run_model_batches(lifter, rows, total, options.batch_size, options.threads):
         for j in range(a, a + pred.shape[0]):
             p = pred[j - a]
+            i = j % k
+            s = owner[i]
             if j < k:
                 if want_plain:
-                    plain_m[owner[j]].add(p.astype(np.float64))
+                    plain_m[s].add(p.astype(np.float64))
                 if want_tta:
-                    held[j] = p
+                    held[s][local[i]] = p
             else:
-                i = j - k
-                tta_m[owner[i]].add(0.5 * (held[i].astype(np.float64) + flip_h36m(p.astype(np.float64))))
+                tta_m[s].add(0.5 * (held[s][local[i]].astype(np.float64) + flip_h36m(p.astype(np.float64))))
+            if j == complete[s]:
+                if want_plain:
+                    plain_out[s], plain_m[s] = finish(plain_m[s], s), None
+                if want_tta:
+                    tta_out[s], tta_m[s], held[s] = finish(tta_m[s], s), None, None
+                inputs[s] = None
 
-    def finish(mergers):
-        out = []
-        for kp, m, roll in zip(kp_h36m_px, mergers, rolls):
-            seq = m.result()                                                        # (T', 17, 3)
-            if resample:
-                seq = resample_back(seq, fps, lifter.fps, kp.shape[0])
-            out.append(rotate_camera_z(seq - seq[:, :1], roll))                     # root-relative, roll back
-        return out
-
-    return Inference(finish(plain_m) if want_plain else None, finish(tta_m) if want_tta else None, rolls)
+    return Inference(plain_out if want_plain else None, tta_out if want_tta else None, rolls)
 
 
 class _Merger:
@@ -284,8 +297,12 @@ class _Merger:
         self.i += 1
 
     def result(self) -> np.ndarray:
+        """The merged ``(length, ...)`` float64, divided in place (the merger is spent after it)."""
         if self.i != len(self.plan.starts):
             raise RuntimeError(f"merge: expected {len(self.plan.starts)} windows, found {self.i}")
-        if self.padded:
-            return self.out
-        return self.out / self.acc.reshape((-1,) + (1,) * (self.out.ndim - 1))
+        out, acc, self.out, self.acc = self.out, self.acc, None, None
+        if out is None:
+            raise RuntimeError("merge: result() was already taken")
+        if not self.padded:
+            out /= acc.reshape((-1,) + (1,) * (out.ndim - 1))
+        return out

@@ -23,6 +23,14 @@ noise into the 3D (without it, on mocap, the unsmoothed acceleration error tripl
 It cannot fix depth (moving a joint along its camera ray does not change the projection: the
 prior holds it), but it removes what the 2D contradicts. Solved with L-BFGS in float64 on the
 CPU; ``ITERATIONS`` steps. Shapes: ``joints_m (n, 17, 3)``, ``root_m (n, 3)``, ``kp_px (n, 17, 3)``.
+
+Every term is a sum over frames, so a long track is solved in consecutive blocks of at most
+``BLOCK_FRAMES`` frames, each by its own L-BFGS (the tolerance ``s_px`` and the bone lengths
+``L_b`` still come from the whole track): L-BFGS keeps ~60 pairs of full-length vectors (about
+50 kB per frame), so one solve over a 30-minute track would hold gigabytes; per block the memory
+is flat in the track's length. Each block is solved together with ``MARGIN_FRAMES`` frames of its
+neighbours on both sides, which are then dropped, so the temporal term joins the blocks. A track
+of at most ``BLOCK_FRAMES`` frames is one solve.
 """
 from __future__ import annotations
 
@@ -41,6 +49,9 @@ ITERATIONS = 60
 W_SMOOTH = 1.0
 TOL_RATE_M_S = 0.3      # how fast a correction may change (m/s); per frame: TOL_RATE_M_S / fps
 HEAD_JOINTS = ("neck_nose", "head_top")   # not pulled toward the 2D
+BLOCK_FRAMES = 2048     # frames per L-BFGS solve (its memory: ~0.1 MB per frame of the block)
+MARGIN_FRAMES = 64      # neighbouring frames solved with each block (then dropped): the temporal
+                        # term's reach is a few frames (TOL_M over the per-frame tolerance)
 
 
 def _bones() -> np.ndarray:
@@ -48,22 +59,19 @@ def _bones() -> np.ndarray:
 
 
 def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, camera: Camera,
-                 fps: float | None, iterations: int = ITERATIONS) -> tuple[np.ndarray, np.ndarray, dict]:
+                 fps: float | None, iterations: int = ITERATIONS,
+                 block: int = BLOCK_FRAMES) -> tuple[np.ndarray, np.ndarray, dict]:
     """(joints_m, root_m) adjusted toward the 2D; and a report (mean 2D residual in px of the
     confident joints before and after, mean 3D change in mm). ``fps`` (frames per second of the
     track) sets the temporal term's per-frame tolerance; None leaves the term out (frames
-    independent)."""
+    independent). Solved in blocks of at most ``block`` frames (see the module docstring)."""
     import torch
 
-    x_lift = torch.as_tensor(np.nan_to_num(joints_m), dtype=torch.float64)
-    r0 = torch.as_tensor(np.nan_to_num(root_m), dtype=torch.float64)
     kp = np.asarray(kp_px, dtype=np.float64)
     conf = np.where(np.all(np.isfinite(kp[..., :2]), -1), np.clip(kp[..., 2], 0, 1), 0.0)
     ok_frames = np.isfinite(joints_m).all(axis=(1, 2)) & np.isfinite(root_m).all(axis=1)
     conf[~ok_frames] = 0.0
     conf[:, [H36M.index(n) for n in HEAD_JOINTS]] = 0.0     # defined differently by detectors and mocap rigs
-    xy = torch.as_tensor(np.nan_to_num(kp[..., :2]), dtype=torch.float64)
-    c = torch.as_tensor(conf, dtype=torch.float64)
     thorax, pelvis = H36M.index("thorax"), H36M.index("pelvis")
     torso_2d = np.linalg.norm(kp[:, thorax, :2] - kp[:, pelvis, :2], axis=-1)
     seen = (conf[:, thorax] > 0) & (conf[:, pelvis] > 0)
@@ -73,6 +81,35 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
     bones = _bones()
     b_len = torch.as_tensor(np.nanmedian(np.linalg.norm(joints_m[:, bones[:, 0]] - joints_m[:, bones[:, 1]], axis=-1),
                                          axis=0), dtype=torch.float64)
+    n = joints_m.shape[0]
+    block = max(1, int(block))
+    x, r = np.empty(joints_m.shape), np.empty(root_m.shape)
+    for a in range(0, n, block):
+        b = min(a + block, n)
+        # each block is solved with MARGIN_FRAMES of its neighbours on both sides and only its own
+        # frames kept, so the temporal term sees across the cut (no jump where one block ends)
+        lo, hi = max(0, a - MARGIN_FRAMES), min(n, b + MARGIN_FRAMES)
+        xs, rs = _solve(joints_m[lo:hi], root_m[lo:hi], kp[lo:hi], conf[lo:hi], ok_frames[lo:hi], s_px,
+                        b_len, bones, camera, iterations, fps)
+        x[a:b], r[a:b] = xs[a - lo:b - lo], rs[a - lo:b - lo]
+    before = _residual_px(np.nan_to_num(joints_m), np.nan_to_num(root_m), kp, conf, camera)
+    after = _residual_px(x, r, kp, conf, camera)
+    x = np.where(ok_frames[:, None, None], x, joints_m)
+    r = np.where(ok_frames[:, None], r, root_m)
+    moved = float(np.mean(np.linalg.norm(x - joints_m, axis=-1)[ok_frames]) * 1000) if ok_frames.any() else 0.0
+    return x, r, {"applied": True, "residual_px_before": round(before, 2), "residual_px_after": round(after, 2),
+                  "mean_change_mm": round(moved, 1)}
+
+
+def _solve(joints_m, root_m, kp, conf, ok_frames, s_px, b_len, bones, camera, iterations, fps):
+    """One L-BFGS solve over frames ``(m, 17, 3)``: the refined joints and root (NaN inputs as 0)."""
+    import torch
+
+    x_lift = torch.as_tensor(np.nan_to_num(joints_m), dtype=torch.float64)
+    r0 = torch.as_tensor(np.nan_to_num(root_m), dtype=torch.float64)
+    xy = torch.as_tensor(np.nan_to_num(kp[..., :2]), dtype=torch.float64)
+    c = torch.as_tensor(conf, dtype=torch.float64)
+    pelvis = H36M.index("pelvis")
     f, cx, cy = camera.focal_px, camera.cx, camera.cy
 
     def project(x, r):
@@ -107,20 +144,20 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
         loss.backward()
         return loss
 
-    with torch.no_grad():
-        before = _residual_px(project(x_lift, r0), xy, c)
     opt.step(closure)
+    opt.state.clear()                                                # its history, before the results are made
     with torch.no_grad():
         x = (x_lift + delta * mask).numpy()
         r = (r0 + dr).numpy()
-        after = _residual_px(project(torch.as_tensor(x), torch.as_tensor(r)), xy, c)
-    x = np.where(ok_frames[:, None, None], x, joints_m)
-    r = np.where(ok_frames[:, None], r, root_m)
-    moved = float(np.mean(np.linalg.norm(x - joints_m, axis=-1)[ok_frames]) * 1000) if ok_frames.any() else 0.0
-    return x, r, {"applied": True, "residual_px_before": round(before, 2), "residual_px_after": round(after, 2),
-                  "mean_change_mm": round(moved, 1)}
+    return x, r
 
 
-def _residual_px(proj, xy, c) -> float:
-    w = (c > 0).to(proj.dtype)
-    return float(((proj - xy).norm(dim=-1) * w).sum() / w.sum().clamp_min(1))
+def _residual_px(joints_m, root_m, kp, conf, camera) -> float:
+    """Mean 2D distance (px) between the projection of ``joints_m + root_m`` and the confident
+    keypoints ``kp[..., :2]`` (``conf > 0``), over a track (numpy; no full-length autograd)."""
+    p = joints_m + root_m[:, None, :]
+    z = np.maximum(p[..., 2], 0.05)
+    proj = np.stack([camera.focal_px * p[..., 0] / z + camera.cx, camera.focal_px * p[..., 1] / z + camera.cy], -1)
+    w = conf > 0
+    d = np.linalg.norm(proj - np.nan_to_num(kp[..., :2]), axis=-1)
+    return float(d[w].sum() / max(int(w.sum()), 1))

@@ -389,28 +389,21 @@ class LiftPipeline:
         with sw.stage("lift"):
             kp_h36m = [coco_to_h36m(t.keypoints_px) for t in tracks]
             spec_2d = parse_smooth_2d(s.smooth_2d)
+            # without a 2D filter the lifter reads kp_h36m itself (it does not write to it): no copy
+            kp_in = kp_h36m if spec_2d.name == "none" else [smooth_keypoints_2d(k, fps, spec_2d) for k in kp_h36m]
             rel, rolls = lift_sequences_rolled(
-                self.lifter, [smooth_keypoints_2d(k, fps, spec_2d) for k in kp_h36m], width, height, fps,
+                self.lifter, kp_in, width, height, fps,
                 LiftOptions(overlap=s.overlap, flip_tta=s.flip_tta, batch_size=s.lift_batch,
                             resample=s.resample, threads=self._lift_threads(), upright=s.upright))
-        results = []
+            del kp_in
         with sw.stage("root"):
-            for t, kp, r in zip(tracks, kp_h36m, rel):
-                scale = metric_scale(r, s.height_m)
-                joints_m = r * scale
-                root = estimate_root(joints_m, kp, camera)
-                kp_out = kp.copy()
-                kp_out[kp_out[..., 2] <= 0, :2] = np.nan
-                results.append(TrackResult(
-                    track_id=t.track_id, frames=t.frames, keypoints_2d_px=kp_out,
-                    keypoints_2d_coco_px=t.keypoints_px, boxes_px=t.boxes_px, joints_3d_m=joints_m,
-                    root_3d_m=root, confidence=kp[..., 2].copy(), interpolated=~t.detected, scale=scale,
-                    keypoints_interpolated=h36m_mask(t.joint_interpolated) | ~t.detected[:, None],
-                    keypoints_coco_interpolated=np.asarray(t.joint_interpolated, bool) | ~t.detected[:, None]))
+            # each track's H36M 2D and lifter output are dropped as soon as its result is made
+            results = [track_result(t, kp_h36m.pop(0), rel.pop(0), s.height_m, camera) for t in tracks]
         refine_block = {"enabled": bool(s.refine_2d), "tracks": []}
         if s.refine_2d:
-            with sw.stage("refine_2d"):
+            with sw.stage("refine_2d"), memtrace.large_blocks_mapped():
                 results, refine_block["tracks"] = refine_results(results, camera, fps)
+            memtrace.release_free_memory()    # the solver's history and graphs
         with sw.stage("smooth"):
             results, smoothing = smooth_results(results, fps, s.smooth)
         stats = {**stats, "people": len(results),
@@ -436,6 +429,24 @@ class LiftPipeline:
         self.last_timings = dict(sw.seconds)
         clip.header["run"]["timings_s"] = {k: round(v, 4) for k, v in sw.seconds.items()}
         return clip
+
+
+def track_result(t: Track, kp: np.ndarray, rel: np.ndarray, height_m: float, camera) -> TrackResult:
+    """One track's result before refinement and smoothing: the lifter's root-relative output ``rel
+    (n, 17, 3)`` (model units) scaled to metres by the body-height prior, the root trajectory from
+    it and the H36M 2D ``kp (n, 17, 3)`` px + confidence (:mod:`.root`), and the track's 2D and
+    masks (missing H36M 2D: NaN coordinates)."""
+    scale = metric_scale(rel, height_m)
+    joints_m = rel * scale
+    root = estimate_root(joints_m, kp, camera)
+    kp_out = kp.copy()
+    kp_out[kp_out[..., 2] <= 0, :2] = np.nan
+    return TrackResult(
+        track_id=t.track_id, frames=t.frames, keypoints_2d_px=kp_out,
+        keypoints_2d_coco_px=t.keypoints_px, boxes_px=t.boxes_px, joints_3d_m=joints_m,
+        root_3d_m=root, confidence=kp[..., 2].copy(), interpolated=~t.detected, scale=scale,
+        keypoints_interpolated=h36m_mask(t.joint_interpolated) | ~t.detected[:, None],
+        keypoints_coco_interpolated=np.asarray(t.joint_interpolated, bool) | ~t.detected[:, None])
 
 
 def h36m_mask(coco_mask: np.ndarray) -> np.ndarray:
