@@ -46,6 +46,20 @@ P0, P1, P2, P3, P4, P5, P6, P7 = (np.float32(c) for c in _P)
 MIN_EXP2 = np.float32(-125.0)
 
 
+def _over_rows(kernel, args: tuple, rows: int, threads: int) -> None:
+    """Run ``kernel(*args, r0, r1)`` over rows ``0 .. rows``: in this thread, or split into
+    ``threads`` contiguous ranges run by as many Python threads (the kernels release the GIL and
+    write disjoint rows, so the result does not depend on the split)."""
+    threads = max(1, min(int(threads), rows))
+    if threads == 1:
+        kernel(*args, 0, rows)
+        return
+    edges = np.linspace(0, rows, threads + 1).astype(int)
+    with ThreadPoolExecutor(threads) as pool:
+        for job in [pool.submit(kernel, *args, int(edges[i]), int(edges[i + 1])) for i in range(threads)]:
+            job.result()
+
+
 @intrinsic
 def _i32_as_f32(typingctx, x):  # pragma: no cover - compiled
     """Reinterpret an int32's bits as a float32 (an LLVM bitcast: free, and vectorisable)."""
@@ -116,16 +130,7 @@ def numba_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Ten
     Dk = (torch.zeros(d) if D is None else D.detach().float()).contiguous().numpy()
     y = np.empty((b, d, length), np.float32)
     rows = b * d
-    threads = max(1, min(int(threads), rows))
-    if threads == 1:
-        _scan_rows(un, dtn, a2, Bt, Ct, Dk, y, 0, rows)
-    else:
-        edges = np.linspace(0, rows, threads + 1).astype(int)
-        with ThreadPoolExecutor(threads) as pool:
-            jobs = [pool.submit(_scan_rows, un, dtn, a2, Bt, Ct, Dk, y, int(edges[i]), int(edges[i + 1]))
-                    for i in range(threads)]
-            for j in jobs:
-                j.result()
+    _over_rows(_scan_rows, (un, dtn, a2, Bt, Ct, Dk, y), rows, threads)
     return torch.from_numpy(y)
 
 
@@ -224,16 +229,7 @@ def bidirectional_scan(u: torch.Tensor, dlow: torch.Tensor, BC: torch.Tensor, Wd
     Dk = D.detach().float().contiguous().numpy()
     y = out.numpy()
     rows = b * di
-    threads = max(1, min(int(threads), rows))
-    if threads == 1:
-        _bidir_rows(*args, a2, Dk, y, joint_major, 0, rows)
-    else:
-        edges = np.linspace(0, rows, threads + 1).astype(int)
-        with ThreadPoolExecutor(threads) as pool:
-            jobs = [pool.submit(_bidir_rows, *args, a2, Dk, y, joint_major, int(edges[i]), int(edges[i + 1]))
-                    for i in range(threads)]
-            for j in jobs:
-                j.result()
+    _over_rows(_bidir_rows, (*args, a2, Dk, y, joint_major), rows, threads)
     return out
 
 
@@ -290,16 +286,7 @@ def deform_conv_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch.T
     bs = (torch.zeros(ch) if bias is None else bias.detach().float()).contiguous().numpy()
     out = np.empty((b, height, width, ch), np.float32)
     rows = b * height * width
-    threads = max(1, min(int(threads), rows))
-    if threads == 1:
-        _deform_rows(xcl, off, wt, bs, out, 0, rows)
-    else:
-        edges = np.linspace(0, rows, threads + 1).astype(int)
-        with ThreadPoolExecutor(threads) as pool:
-            jobs = [pool.submit(_deform_rows, xcl, off, wt, bs, out, int(edges[i]), int(edges[i + 1]))
-                    for i in range(threads)]
-            for j in jobs:
-                j.result()
+    _over_rows(_deform_rows, (xcl, off, wt, bs, out), rows, threads)
     return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 

@@ -429,3 +429,23 @@ def test_numba_bidirectional_kernel_matches_ref(case):
         load_numba_kernels().bidirectional_scan(u, dlow, BC, Wdt, bias, A, D, out, joint_major=True)
     y = out.permute(0, 2, 1, 3).reshape(b, length, di).transpose(1, 2)
     torch.testing.assert_close(y.double(), want, rtol=RTOL, atol=ATOL)
+
+
+def test_lifter_without_numba_runs_the_torch_paths(monkeypatch):
+    """``SASMAMBA_NUMBA=0`` (or numba missing): the whole lifter runs its pure-torch paths in
+    inference and gives the same 3D as the compiled kernels (fp32 rounding apart)."""
+    _numba_or_skip()
+    import sasmamba_models.numba_kernels as nk
+    from sasmamba_models.config import preset
+    from sasmamba_models.lifter import SasMambaLifter
+
+    torch.manual_seed(0)
+    model = SasMambaLifter(preset("tiny")).eval()
+    x = torch.randn(2, 27, 17, model.config.in_chans)
+    with torch.no_grad():
+        compiled = model(x)
+        monkeypatch.setenv("SASMAMBA_NUMBA", "0")
+        for name in ("numba_scan", "bidirectional_scan", "deform_conv_depthwise"):   # must not be called now
+            monkeypatch.setattr(nk, name, lambda *a, **k: (_ for _ in ()).throw(AssertionError("numba used")))
+        plain = model(x)
+    torch.testing.assert_close(plain, compiled, rtol=1e-4, atol=1e-5)
