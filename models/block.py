@@ -97,9 +97,9 @@ class SASSSM(nn.Module):
     def _fused_inference(self, x: torch.Tensor) -> bool:
         """CPU inference with the compiled kernel available (``scan.resolve_backend`` picks
         ``numba``): run :meth:`_scan_fused` instead of the generic four-direction scan."""
-        if x.device.type != "cpu":
+        if x.device.type != "cpu" or x.dtype != torch.float32:         # the kernels are fp32 only
             return False
-        needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.A_log.requires_grad)
+        needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
         return not needs_grad and resolve_backend(self.scan_backend, x.device, needs_grad=False) == "numba"
 
     def _scan_fused(self, seq0: torch.Tensor, seq1: torch.Tensor, frames: int, joints: int) -> torch.Tensor:

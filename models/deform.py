@@ -112,8 +112,8 @@ class StructureAwareConv(nn.Module):
             return self.impl
         from .scan import load_numba_kernels
 
-        needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
-        if x.device.type == "cpu" and not needs_grad and load_numba_kernels() is not None:
+        needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
+        if x.device.type == "cpu" and x.dtype == torch.float32 and not needs_grad and load_numba_kernels() is not None:
             return "numba"
         return "grid_sample"
 

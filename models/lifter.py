@@ -61,10 +61,15 @@ class SasMambaLifter(nn.Module):
         return max(1, CPU_BATCH_ELEMENTS // (c.max_frames * c.num_joints * c.dim * c.expand * 4))
 
     def set_scan_backend(self, backend: str) -> None:
-        """Force a selective-scan backend (``auto``, ``ref``, ``chunked``, ``triton``, ``mamba``) for all blocks."""
+        """Force a selective-scan backend (``auto``, ``ref``, ``sequential``, ``chunked``, ``numba``,
+        ``triton``, ``mamba``) for all blocks. A torch backend also pins the deformable conv to its
+        torch path (``grid_sample``), so the whole model runs that backend's kind of code;
+        ``auto`` and ``numba`` leave it on ``auto``."""
         for m in self.modules():
             if hasattr(m, "scan_backend"):
                 m.scan_backend = backend
+            if hasattr(m, "impl") and hasattr(m, "deformable"):
+                m.impl = "auto" if backend in ("auto", "numba") else "grid_sample"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.config

@@ -70,10 +70,10 @@ def _i32_as_f32(typingctx, x):  # pragma: no cover - compiled
 
 @numba.njit(fastmath=True, nogil=True, inline="always", error_model="numpy")
 def _exp2(z):  # pragma: no cover - compiled
-    """``2**z`` in float32 for ``z <= 0`` (clamped at ``MIN_EXP2``): polynomial times exponent
+    """``2**z`` in float32 for ``z <= 0`` (clamped to ``MIN_EXP2 .. 0``; the wrappers reject A > 0): polynomial times exponent
     bits. Every step stays float32 (``np.floor``, not ``math.floor``, which returns an integer and
     would promote the polynomial to float64), so loops over it vectorise."""
-    z = max(z, MIN_EXP2)
+    z = min(max(z, MIN_EXP2), np.float32(0.0))        # decays only: 2**z in (0, 1]
     kf = np.floor(z + np.float32(0.5))
     f = z - kf
     q = P7 * f + P6
@@ -116,17 +116,31 @@ def _scan_rows(u, dt, a2, Bt, Ct, Dk, y, r0, r1):  # pragma: no cover - compiled
                 acc += Crow[k] * hk
             y[bi, c, t] = acc + dk * ut
 
+
+def _check_decays(A: torch.Tensor) -> None:
+    if bool((A > 0).any()) or not bool(torch.isfinite(A).all()):
+        raise ValueError("expected A < 0 everywhere (finite decays exp(dt A) <= 1, as -exp(A_log) gives); "
+                         f"found max {float(A.max()):.3g}: use the 'ref' or 'sequential' scan for such inputs")
+
+
 def numba_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                D: torch.Tensor | None, threads: int = 1) -> torch.Tensor:
     """``y (B, D, L)`` of the S6 scan. Inputs fp32 CPU: ``u, dt (B, D, L)`` (``dt`` after softplus),
     ``A (D, N)``, ``Bm, Cm (B, G, N, L)``, ``D (D,)`` or None. ``threads`` > 1 splits the channels
     over that many Python threads (the kernel releases the GIL)."""
     b, d, length = u.shape
-    un = u.detach().contiguous().numpy()
-    dtn = dt.detach().contiguous().numpy()
+    n, g = A.shape[-1], Bm.shape[1]
+    if dt.shape != u.shape or A.shape != (d, n) or Bm.shape != (b, g, n, length) or Cm.shape != Bm.shape \
+            or d % g or (D is not None and D.shape != (d,)):
+        raise ValueError(f"expected u, dt (B, D, L), A (D, N), B, C (B, G, N, L) with G dividing D, D (D,); found "
+                         f"u {tuple(u.shape)}, dt {tuple(dt.shape)}, A {tuple(A.shape)}, B {tuple(Bm.shape)}, "
+                         f"C {tuple(Cm.shape)}, D {None if D is None else tuple(D.shape)}")
+    _check_decays(A)
+    un = u.detach().float().contiguous().numpy()
+    dtn = dt.detach().float().contiguous().numpy()
     a2 = (A.detach().float() * LOG2E).contiguous().numpy()
-    Bt = Bm.detach().transpose(2, 3).contiguous().numpy()     # (B, G, L, N)
-    Ct = Cm.detach().transpose(2, 3).contiguous().numpy()
+    Bt = Bm.detach().float().transpose(2, 3).contiguous().numpy()     # (B, G, L, N)
+    Ct = Cm.detach().float().transpose(2, 3).contiguous().numpy()
     Dk = (torch.zeros(d) if D is None else D.detach().float()).contiguous().numpy()
     y = np.empty((b, d, length), np.float32)
     rows = b * d
@@ -140,7 +154,7 @@ def _bidir_rows(u, dlow, BC, Wdt, bias, a2, Dk, y, joint_major, r0, r1):  # prag
 
     ``u (B, Di, L)``; ``dlow (B, 2, R, L)`` the low-rank dt inputs and ``BC (B, 2, L, 2N)`` the
     B and C rows of each direction, both at the sequence's own positions; ``Wdt (2, Di, R)``,
-    ``bias (2, Di)``, ``a2 (2, Di, N)`` (``A * log2(e)``), ``Dk (2, Di)``. ``y (B, Di, L)``:
+    ``bias (2, Di)``, ``a2 (2, Di, N)`` (``A * log2(e)``), ``Dk (2, Di)``. The result,
     ``scan_fwd(u) + reverse(scan(reverse(u)))``, each with its ``D * u`` skip term, is *added* into
     ``y (B, T, J, Di)`` (channels last, the block's layout): sequence position ``p`` is frame
     ``p // J``, joint ``p % J`` (frame-major) or joint ``p // T``, frame ``p % T``
@@ -220,6 +234,14 @@ def bidirectional_scan(u: torch.Tensor, dlow: torch.Tensor, BC: torch.Tensor, Wd
     (B, T, J, Di)`` float32 contiguous (returned). Shapes as in :func:`_bidir_rows`; ``A (2, Di, N)``
     negative; ``u``'s positions are frame-major, or joint-major with ``joint_major``."""
     b, di, length = u.shape
+    rank, n = Wdt.shape[-1], A.shape[-1]
+    if dlow.shape != (b, 2, rank, length) or BC.shape != (b, 2, length, 2 * n) or Wdt.shape != (2, di, rank) \
+            or bias.shape != (2, di) or A.shape != (2, di, n) or D.shape != (2, di):
+        raise ValueError(f"expected u (B, Di, L), dlow (B, 2, R, L), BC (B, 2, L, 2N), Wdt (2, Di, R), bias (2, Di), "
+                         f"A (2, Di, N), D (2, Di); found u {tuple(u.shape)}, dlow {tuple(dlow.shape)}, "
+                         f"BC {tuple(BC.shape)}, Wdt {tuple(Wdt.shape)}, bias {tuple(bias.shape)}, "
+                         f"A {tuple(A.shape)}, D {tuple(D.shape)}")
+    _check_decays(A)
     if out.dtype != torch.float32 or not out.is_contiguous() or out.shape[0] != b or out.shape[3] != di \
             or out.shape[1] * out.shape[2] != length:
         raise ValueError(f"expected out float32 contiguous (B={b}, T, J, Di={di}) with T * J = {length}, "

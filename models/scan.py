@@ -89,30 +89,61 @@ TRITON_MIN_CAPABILITY = (7, 0)  # Triton compiles for Volta and newer GPUs
 
 
 def load_numba_kernels():
-    """Return the :mod:`numba_kernels` module, or ``None`` when numba cannot be imported or the
-    environment sets ``SASMAMBA_NUMBA=0`` (the torch paths then run: for comparisons and as an
-    escape hatch). The only place that imports ``numba`` (through :mod:`numba_kernels`)."""
-    if os.environ.get("SASMAMBA_NUMBA", "") == "0":
+    """Return the :mod:`numba_kernels` module, or ``None`` when numba cannot be imported, its
+    kernels failed to compile here (:func:`prepare_cpu_inference`), or the environment sets
+    ``SASMAMBA_NUMBA=0`` (the torch paths then run: for comparisons and as an escape hatch). The
+    only place that imports ``numba`` (through :mod:`numba_kernels`)."""
+    if os.environ.get("SASMAMBA_NUMBA", "") == "0" or _NUMBA_BROKEN:
         return None
     return _import_numba_kernels()
+
+
+_NUMBA_BROKEN: list[str] = []        # why the compiled kernels were given up in this process, if they were
+
+
+def _give_up_numba(why: str) -> None:
+    import warnings
+
+    _NUMBA_BROKEN.append(why)
+    warnings.warn(f"compiled CPU kernels unavailable ({why}); the slower torch paths run instead "
+                  "(SASMAMBA_NUMBA=0 silences this)", RuntimeWarning, stacklevel=3)
 
 
 @functools.lru_cache(maxsize=1)
 def _import_numba_kernels():
     try:
         from . import numba_kernels
-    except Exception:  # ImportError, an llvmlite that does not load on this platform ...
+    except ImportError:               # numba (or llvmlite) not installed: the torch paths, silently
+        return None
+    except Exception as e:            # e.g. "cannot cache function ...: no locator available"
+        if "cache" in str(e).lower():
+            try:                      # a read-only install: numba's cache in a temporary folder
+                import tempfile
+
+                import numba
+
+                numba.config.CACHE_DIR = tempfile.mkdtemp(prefix="sasmamba-numba-")
+                from . import numba_kernels
+                return numba_kernels
+            except Exception as e2:   # any failure means: run the torch paths
+                e = e2
+        _give_up_numba(f"{type(e).__name__}: {e}")
         return None
     return numba_kernels
 
 
 def prepare_cpu_inference() -> bool:
-    """Load and compile the CPU inference kernel ahead of the first scan (``lift`` calls this
-    when it loads a lifter on the CPU). False when numba does not import (the torch kernels run)."""
+    """Load and compile the CPU inference kernels ahead of the first scan (``lift`` calls this
+    when it loads a lifter on the CPU). False when they are not available: numba does not import,
+    or compiling them fails here (then a warning, and the torch paths run for this process)."""
     kernel = load_numba_kernels()
     if kernel is None:
         return False
-    kernel.warm_up()
+    try:
+        kernel.warm_up()
+    except Exception as e:            # a numba / LLVM that cannot build them here
+        _give_up_numba(f"compiling failed: {type(e).__name__}: {e}")
+        return False
     return True
 
 
@@ -513,6 +544,8 @@ def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Tr
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C, D, delta_bias)
                                                   if isinstance(t, torch.Tensor))
     name = resolve_backend(backend, u.device, needs_grad)
+    if name == "numba" and backend == "auto" and bool((A > 0).any()):
+        name = "sequential"          # growing "decays": outside the compiled kernel's range
     if name == "numba":
         return selective_scan_numba(u, delta, A, B, C, D, delta_bias, delta_softplus)
     if name == "ref":

@@ -449,3 +449,43 @@ def test_lifter_without_numba_runs_the_torch_paths(monkeypatch):
             monkeypatch.setattr(nk, name, lambda *a, **k: (_ for _ in ()).throw(AssertionError("numba used")))
         plain = model(x)
     torch.testing.assert_close(plain, compiled, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_paths_only_where_they_apply():
+    """float64 models and any trainable parameter keep the torch paths (right dtype, gradients);
+    malformed shapes and growing 'decays' are refused by the kernels, and ``auto`` falls back."""
+    _numba_or_skip()
+    from sasmamba_models.block import SASSSM
+
+    torch.manual_seed(0)
+    m = SASSSM(dim=16, num_joints=17).double().eval()
+    with torch.no_grad():
+        assert m(torch.randn(1, 5, 17, 16, dtype=torch.float64)).dtype == torch.float64
+    m = SASSSM(dim=16, num_joints=17).eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    m.x_proj_weight.requires_grad_(True)                       # fine-tuning one tensor
+    m(torch.randn(1, 5, 17, 16)).sum().backward()
+    assert m.x_proj_weight.grad is not None and m.x_proj_weight.grad.abs().sum() > 0
+    u, B = torch.randn(1, 4, 10), torch.randn(1, 2, 2, 10)
+    with torch.no_grad():
+        with pytest.raises(ValueError, match="expected u, dt"):
+            selective_scan(u, u.abs(), -torch.rand(4, 2), B[:, :, :1], B, backend="numba")
+        with pytest.raises(ValueError, match="expected A < 0"):
+            selective_scan(u, u.abs(), torch.rand(4, 2), B, B, backend="numba")
+        A = torch.rand(4, 2)
+        y = selective_scan(u, u.abs(), A, B, B)                            # auto: the torch kernel
+        torch.testing.assert_close(y, selective_scan(u, u.abs(), A, B, B, backend="sequential"))
+
+
+def test_kernels_that_fail_to_compile_fall_back_with_a_warning(monkeypatch):
+    import sasmamba_models.scan as scan_mod
+
+    _numba_or_skip()
+    kernels = scan_mod.load_numba_kernels()
+    monkeypatch.setattr(kernels, "warm_up", lambda: (_ for _ in ()).throw(RuntimeError("LLVM says no")))
+    monkeypatch.setattr(scan_mod, "_NUMBA_BROKEN", [])
+    with pytest.warns(RuntimeWarning, match="LLVM says no"):
+        assert scan_mod.prepare_cpu_inference() is False
+    assert scan_mod.load_numba_kernels() is None
+    assert resolve_backend("auto", torch.device("cpu"), needs_grad=False) == "sequential"

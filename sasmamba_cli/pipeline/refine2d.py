@@ -50,8 +50,9 @@ W_SMOOTH = 1.0
 TOL_RATE_M_S = 0.3      # how fast a correction may change (m/s); per frame: TOL_RATE_M_S / fps
 HEAD_JOINTS = ("neck_nose", "head_top")   # not pulled toward the 2D
 BLOCK_FRAMES = 2048     # frames per L-BFGS solve (its memory: ~0.1 MB per frame of the block)
-MARGIN_FRAMES = 64      # neighbouring frames solved with each block (then dropped): the temporal
-                        # term's reach is a few frames (TOL_M over the per-frame tolerance)
+MARGIN_FRAMES = 64      # neighbouring frames solved with each block (then dropped), at least: the
+                        # temporal term reaches ~TOL_M / (TOL_RATE_M_S / fps) frames (4 at 30 fps),
+                        # and the margin is 6x that when it is more (high frame rates)
 
 
 def _bones() -> np.ndarray:
@@ -84,11 +85,13 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
     n = joints_m.shape[0]
     block = max(1, int(block))
     x, r = np.empty(joints_m.shape), np.empty(root_m.shape)
+    # the temporal term's reach is about TOL_M / (TOL_RATE_M_S / fps) frames: 6x that, at least MARGIN_FRAMES
+    margin = max(MARGIN_FRAMES, int(np.ceil(6 * TOL_M * fps / TOL_RATE_M_S))) if fps else MARGIN_FRAMES
     for a in range(0, n, block):
         b = min(a + block, n)
         # each block is solved with MARGIN_FRAMES of its neighbours on both sides and only its own
         # frames kept, so the temporal term sees across the cut (no jump where one block ends)
-        lo, hi = max(0, a - MARGIN_FRAMES), min(n, b + MARGIN_FRAMES)
+        lo, hi = max(0, a - margin), min(n, b + margin)
         xs, rs = _solve(joints_m[lo:hi], root_m[lo:hi], kp[lo:hi], conf[lo:hi], ok_frames[lo:hi], s_px,
                         b_len, bones, camera, iterations, fps)
         x[a:b], r[a:b] = xs[a - lo:b - lo], rs[a - lo:b - lo]
