@@ -28,7 +28,7 @@ def accel_mm(realval: Path, cam: str, result: dict) -> float:
     import realval as rv
 
     t = rv.her_track(realval, cam, result)
-    j = np.array([[[np.nan if v is None else v for v in p] for p in f] for f in t["joints_3d"]], dtype=np.float64)
+    j = rv._none_to_nan(t["joints_3d"])
     return float(np.nanmean(np.linalg.norm(j[2:] - 2 * j[1:-1] + j[:-2], axis=-1)) * 1000)
 
 

@@ -116,21 +116,33 @@ def _project(x, root, cam):
     return np.stack([cam.focal_px * p[..., 0] / p[..., 2] + cam.cx, cam.focal_px * p[..., 1] / p[..., 2] + cam.cy], -1)
 
 
-def test_refine_2d_pulls_a_sideways_error_back_and_keeps_the_skeleton():
+def _wrist_off_case(n_frames: int, seed: int, noise_px: float = 0.0):
+    """A synthetic track seen by the test camera 4 m away: the true root-relative 3D ``(n, 17, 3)``,
+    the root, the camera, its exact 2D (plus ``noise_px`` of seeded Gaussian noise) with confidence
+    1, a lift with the left wrist 8 cm to the side, and the wrist's index."""
     from sasmamba_cli.export.synthetic import synthetic_result
-    from sasmamba_cli.pipeline.refine2d import _bones, refine_track
     from sasmamba_cli.skeleton import H36M
 
-    r = synthetic_result(n_frames=40, seed=1, anatomical=True)
+    r = synthetic_result(n_frames=n_frames, seed=seed, anatomical=True)
     true = np.array(r.tracks[0].joints_3d_m, dtype=np.float64)
     true = true - true[:, :1]                                            # root-relative
     n = true.shape[0]
     root = np.tile([0.1, 0.2, 4.0], (n, 1))
     cam = _camera()
     kp = np.concatenate([_project(true, root, cam), np.ones((n, 17, 1))], -1)
-    wrong = true.copy()
+    if noise_px:
+        kp[..., :2] += np.random.default_rng(0).normal(0, noise_px, (n, 17, 2))
     wr = H36M.index("l_wrist")
+    wrong = true.copy()
     wrong[:, wr, 0] += 0.08                                              # the wrist 8 cm to the side
+    return true, root, cam, kp, wrong, wr
+
+
+def test_refine_2d_pulls_a_sideways_error_back_and_keeps_the_skeleton():
+    from sasmamba_cli.pipeline.refine2d import _bones, refine_track
+    from sasmamba_cli.skeleton import H36M
+
+    true, root, cam, kp, wrong, wr = _wrist_off_case(40, seed=1)
     x, rt, rep = refine_track(wrong, root, kp, cam, 30.0)
     assert rep["applied"] and rep["residual_px_after"] < 0.85 * rep["residual_px_before"]
     err = lambda a: np.linalg.norm(a[:, wr] - true[:, wr], axis=-1).mean()
@@ -146,20 +158,11 @@ def test_refine_2d_in_blocks_stays_close_to_one_solve(monkeypatch):
     each block by its own L-BFGS with the whole track's tolerance and bone lengths: the result
     stays within a few millimetres of one solve over the track and still reprojects better; a
     track that fits one block is one solve, to the bit."""
-    from sasmamba_cli.export.synthetic import synthetic_result
     import sasmamba_cli.pipeline.refine2d as refine2d
     from sasmamba_cli.pipeline.refine2d import refine_track
-    from sasmamba_cli.skeleton import H36M
 
-    r = synthetic_result(n_frames=40, seed=2, anatomical=True)
-    true = np.array(r.tracks[0].joints_3d_m, dtype=np.float64)
-    true = true - true[:, :1]
+    true, root, cam, kp, wrong, _ = _wrist_off_case(40, seed=2)
     n = true.shape[0]
-    root = np.tile([0.1, 0.2, 4.0], (n, 1))
-    cam = _camera()
-    kp = np.concatenate([_project(true, root, cam), np.ones((n, 17, 1))], -1)
-    wrong = true.copy()
-    wrong[:, H36M.index("l_wrist"), 0] += 0.08
     one = refine_track(wrong, root, kp, cam, 30.0, block=n)
     default = refine_track(wrong, root, kp, cam, 30.0)           # n < BLOCK_FRAMES: one solve
     np.testing.assert_array_equal(default[0], one[0])
@@ -217,21 +220,9 @@ def test_refine_2d_temporal_term_keeps_2d_noise_out_of_the_3d():
     (jitter); with it (fps given) the corrections vary slowly, so the 3D's frame-to-frame
     acceleration stays near the lift's, while a lasting 2D disagreement (the wrist 8 cm off on
     every frame) is still corrected."""
-    from sasmamba_cli.export.synthetic import synthetic_result
     from sasmamba_cli.pipeline.refine2d import refine_track
-    from sasmamba_cli.skeleton import H36M
 
-    r = synthetic_result(n_frames=60, seed=3, anatomical=True)
-    true = np.array(r.tracks[0].joints_3d_m, dtype=np.float64)
-    true = true - true[:, :1]
-    n = true.shape[0]
-    root = np.tile([0.1, 0.2, 4.0], (n, 1))
-    cam = _camera()
-    kp = np.concatenate([_project(true, root, cam), np.ones((n, 17, 1))], -1)
-    kp[..., :2] += np.random.default_rng(0).normal(0, 4.0, (n, 17, 2))     # 4 px of detector noise
-    wrong = true.copy()
-    wr = H36M.index("l_wrist")
-    wrong[:, wr, 0] += 0.08
+    true, root, cam, kp, wrong, wr = _wrist_off_case(60, seed=3, noise_px=4.0)   # 4 px of detector noise
     accel = lambda a: np.linalg.norm(a[2:] - 2 * a[1:-1] + a[:-2], axis=-1).mean()
     free, _, _ = refine_track(wrong, root, kp, cam, None)
     held, _, _ = refine_track(wrong, root, kp, cam, 30.0)

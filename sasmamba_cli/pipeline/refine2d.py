@@ -89,7 +89,7 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
     margin = max(MARGIN_FRAMES, int(np.ceil(6 * TOL_M * fps / TOL_RATE_M_S))) if fps else MARGIN_FRAMES
     for a in range(0, n, block):
         b = min(a + block, n)
-        # each block is solved with MARGIN_FRAMES of its neighbours on both sides and only its own
+        # each block is solved with `margin` frames of its neighbours on both sides and only its own
         # frames kept, so the temporal term sees across the cut (no jump where one block ends)
         lo, hi = max(0, a - margin), min(n, b + margin)
         xs, rs = _solve(joints_m[lo:hi], root_m[lo:hi], kp[lo:hi], conf[lo:hi], ok_frames[lo:hi], s_px,
