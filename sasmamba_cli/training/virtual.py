@@ -15,7 +15,10 @@ Pipeline for one sample (all vectorised numpy; ~1 ms for T = 243):
 4. Detector noise on the COCO 2D: per-clip systematic offsets, white + temporally correlated
    jitter (std proportional to the person's pixel size and per-joint), occlusion episodes with
    low confidence and larger error, missing joints (conf 0, also when off-image), short
-   left/right swaps of a limb pair. Confidences are in (0, 1] for detected joints.
+   left/right swaps of a limb pair. Confidences are in (0, 1] for detected joints. With
+   ``error_model`` set, a table fitted to a real detector's errors (:mod:`.error_model`: per-joint
+   offsets and AR(1) jitter in the body frame, gross errors more often on fast limbs, missing
+   episodes, swaps, the detector's own confidence distribution) replaces this hand-set model.
 5. COCO -> H36M with :func:`sasmamba_cli.skeleton.coco_to_h36m` (the inference conversion).
 
 The trainer subtracts the root and does the random horizontal flip itself.
@@ -30,6 +33,7 @@ from scipy.signal import lfilter
 
 from ..skeleton import COCO, H36M, coco_to_h36m
 from .augment import augment_pose
+from .error_model import load_error_model, sample_detections
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,11 @@ class VirtualConfig:
     conf_gamma: tuple = (1.0, 1.0)           # per-clip confidence remap conf ** g, g log-uniform in this
                                              # range (a detector that scales its scores differently)
     conf_ones_p: float = 0.0                 # probability that a clip's detected joints all get conf 1
+    # a 2D error model fitted to real detections (training/error_model.py) instead of the
+    # hand-set jitter / occlusion / swap model above: a bundled table's name or a JSON path
+    error_model: str | None = None
+    error_model_p: float = 1.0               # share of clips that use it (the others: the hand-set model)
+    error_model_level: tuple = (0.7, 1.6)    # per-clip factor on its spatial errors (uniform)
     # pose-space augmentation (training/augment.py), applied first (before the body randomisation
     # and the camera above); all off by default.
     # Angles in degrees, slow terms with a period in frames (60-240 frames = 2-8 s at 30 fps).
@@ -192,6 +201,12 @@ def detector_noise(coco_px: np.ndarray, width: int, height: int, rng: np.random.
                    cfg: VirtualConfig) -> np.ndarray:
     """Clean COCO pixels ``(T, 17, 2)`` -> noisy detections ``(T, 17, 3)`` (x, y, conf)."""
     T, J, _ = coco_px.shape
+    if cfg.error_model and (cfg.error_model_p >= 1.0 or rng.random() < cfg.error_model_p):
+        det = sample_detections(coco_px, rng, load_error_model(cfg.error_model),
+                                level=rng.uniform(*cfg.error_model_level))
+        xy, conf = det[..., :2], det[..., 2]
+        missing = conf <= 0
+        return _finish(xy, np.where(missing, 1e-3, conf), missing, width, height, rng, cfg, swap=False)
     _, _, _, joint_noise = _tables()
     size = np.max(coco_px.max(1) - coco_px.min(1), axis=-1)                  # (T,) person px
     size = np.maximum(size, 8.0)[:, None, None]
@@ -218,6 +233,15 @@ def detector_noise(coco_px: np.ndarray, width: int, height: int, rng: np.random.
     conf = 1 / (1 + np.exp(-(2.5 - 0.6 * e + rng.normal(0, 0.5, (T, J)))))
     conf = np.where(occluded, rng.uniform(0.05, 0.35, (T, J)), conf)
     missing = occluded & (rng.random((T, J)) < cfg.missing_p)
+    return _finish(xy, conf, missing, width, height, rng, cfg, swap=True)
+
+
+def _finish(xy: np.ndarray, conf: np.ndarray, missing: np.ndarray, width: int, height: int,
+            rng: np.random.Generator, cfg: VirtualConfig, swap: bool) -> np.ndarray:
+    """The steps both noise models share: off-image joints (missing or low confidence), the
+    per-clip confidence remap, the hand-set model's limb swap (``swap``), missing joints zeroed.
+    ``xy`` (T, J, 2) px, ``conf`` (T, J), ``missing`` (T, J) bool -> (T, J, 3)."""
+    T, J = conf.shape
     off = (xy[..., 0] < 0) | (xy[..., 0] >= width) | (xy[..., 1] < 0) | (xy[..., 1] >= height)
     missing |= off & (rng.random((T, J)) < cfg.offimage_missing_p)
     conf = np.where(off & ~missing, np.minimum(conf, 0.3), conf)
@@ -228,7 +252,7 @@ def detector_noise(coco_px: np.ndarray, width: int, height: int, rng: np.random.
     if cfg.conf_ones_p and rng.random() < cfg.conf_ones_p:
         conf = np.ones_like(conf)
     # left/right swap of one limb pair for a few frames
-    if T and rng.random() < cfg.swap_p:
+    if swap and T and rng.random() < cfg.swap_p:
         pairs = [(7, 8, 9, 10), (13, 14, 15, 16), (9, 10), (15, 16), (11, 12)]
         sel = pairs[rng.integers(len(pairs))]
         a0 = int(rng.integers(0, T))
