@@ -21,9 +21,13 @@ bilinear taps once (4 corners x k*k taps, shared by all channels) and accumulate
 in a channels-last row, instead of sampling every channel separately (``grid_sample``) and
 weighting the taps in a second pass.
 
+**Training.** :func:`numba_scan_train` / :func:`numba_scan_backward` are the scan's forward
+(keeping the states) and backward for autograd (``scan._NumbaScan``): the per-step torch scan
+spent ~80 % of a CPU training step in its small per-step ops.
+
 Every kernel is compiled with ``fastmath`` and ``error_model="numpy"`` (no Python
 ZeroDivisionError check: with it a single division kept the softplus loop scalar, 2.5x slower).
-Inference only (no autograd); fp32. This module is the only place that imports numba, and only
+fp32. This module is the only place that imports numba, and only
 :func:`scan.load_numba_kernels` imports this module.
 """
 from __future__ import annotations
@@ -146,6 +150,142 @@ def numba_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Ten
     rows = b * d
     _over_rows(_scan_rows, (un, dtn, a2, Bt, Ct, Dk, y), rows, threads)
     return torch.from_numpy(y)
+
+
+@numba.njit(fastmath=True, nogil=True, cache=True, error_model="numpy")
+def _scan_fwd_rows(u, dt, a2, Bt, Ct, hs, y, r0, r1):  # pragma: no cover - compiled
+    """Training forward: :func:`_scan_rows` without the skip term, keeping every state in
+    ``hs (B, D, L, N)`` for the backward pass. Rows ``r0 .. r1`` of the flattened ``(B * D)``."""
+    d = u.shape[1]
+    length = u.shape[2]
+    g = Bt.shape[1]
+    n = a2.shape[1]
+    dg = d // g
+    h = np.zeros(n, np.float32)
+    for r in range(r0, r1):
+        bi = r // d
+        c = r - bi * d
+        gi = c // dg
+        a = a2[c]
+        hrow = hs[bi, c]
+        for k in range(n):
+            h[k] = 0.0
+        for t in range(length):
+            dtt = dt[bi, c, t]
+            x = dtt * u[bi, c, t]
+            Brow = Bt[bi, gi, t]
+            Crow = Ct[bi, gi, t]
+            acc = np.float32(0.0)
+            for k in range(n):
+                hk = _exp2(dtt * a[k]) * h[k] + x * Brow[k]
+                h[k] = hk
+                acc += Crow[k] * hk
+            hout = hrow[t]
+            for k in range(n):             # stored in a loop of its own: in the loop above, the
+                hout[k] = h[k]             # store kept the exp from vectorising (~10x slower)
+            y[bi, c, t] = acc
+
+
+@numba.njit(fastmath=True, nogil=True, cache=True, error_model="numpy")
+def _scan_bwd_rows(u, dt, a2, A, Bt, Ct, hs, dy, gu, gdt, gA, gB, gC, r0, r1):  # pragma: no cover - compiled
+    """Training backward of :func:`_scan_fwd_rows`: the adjoint recurrence ``g_t = C_t dy_t +
+    exp(dt_{t+1} A) g_{t+1}`` walked backwards with the ``N`` adjoints in registers, every gradient
+    formed on the way. Rows ``r0 .. r1`` of the flattened ``(B * G)`` groups: a row owns its
+    group's ``gB, gC (B, G, L, N)`` (accumulated over the group's channels) and its channels'
+    ``gu, gdt (B, D, L)`` and ``gA (B, D, N)`` (per batch row; the caller sums over B), so no two
+    rows write the same element. ``exp(dt A) h_{t-1}`` is formed from the kept state, not as
+    ``h_t - dt u B`` (which cancels when dt is large)."""
+    d = u.shape[1]
+    length = u.shape[2]
+    g = Bt.shape[1]
+    n = a2.shape[1]
+    dg = d // g
+    carry = np.zeros(n, np.float32)
+    for r in range(r0, r1):
+        bi = r // g
+        gi = r - bi * g
+        gBrow = gB[bi, gi]
+        gCrow = gC[bi, gi]
+        for t in range(length):
+            for k in range(n):
+                gBrow[t, k] = 0.0
+                gCrow[t, k] = 0.0
+        for c in range(gi * dg, (gi + 1) * dg):
+            a = a2[c]
+            al = A[c]
+            hrow = hs[bi, c]
+            gArow = gA[bi, c]
+            for k in range(n):
+                carry[k] = 0.0
+                gArow[k] = 0.0
+            for t in range(length - 1, -1, -1):
+                dyt = dy[bi, c, t]
+                dtt = dt[bi, c, t]
+                ut = u[bi, c, t]
+                x = dtt * ut
+                Brow = Bt[bi, gi, t]
+                Crow = Ct[bi, gi, t]
+                hnow = hrow[t]
+                hprev = hrow[max(t - 1, 0)]
+                live = np.float32(1.0) if t > 0 else np.float32(0.0)     # h_{-1} = 0 (no branch in the loop)
+                gBt = gBrow[t]
+                gCt = gCrow[t]
+                g_dtu = np.float32(0.0)
+                g_dta = np.float32(0.0)
+                for k in range(n):
+                    gk = Crow[k] * dyt + carry[k]
+                    gCt[k] += dyt * hnow[k]
+                    gBt[k] += gk * x
+                    g_dtu += gk * Brow[k]
+                    dak = _exp2(dtt * a[k])
+                    xk = gk * dak * hprev[k] * live
+                    g_dta += xk * al[k]
+                    gArow[k] += xk * dtt
+                    carry[k] = dak * gk
+                gu[bi, c, t] = g_dtu * dtt
+                gdt[bi, c, t] = g_dta + g_dtu * ut
+
+
+def numba_scan_train(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
+                     threads: int = 1) -> tuple[torch.Tensor, tuple]:
+    """Training forward of the S6 scan (no skip term): ``y (B, D, L)`` and what
+    :func:`numba_scan_backward` needs. Inputs fp32 CPU as :func:`numba_scan` (``dt`` after
+    softplus, ``A < 0``); nothing here is tracked by autograd (``scan._NumbaScan`` wraps it)."""
+    b, d, length = u.shape
+    n, g = A.shape[-1], Bm.shape[1]
+    if dt.shape != u.shape or A.shape != (d, n) or Bm.shape != (b, g, n, length) or Cm.shape != Bm.shape or d % g:
+        raise ValueError(f"expected u, dt (B, D, L), A (D, N), B, C (B, G, N, L) with G dividing D; found "
+                         f"u {tuple(u.shape)}, dt {tuple(dt.shape)}, A {tuple(A.shape)}, B {tuple(Bm.shape)}, "
+                         f"C {tuple(Cm.shape)}")
+    _check_decays(A)
+    un = u.detach().float().contiguous().numpy()
+    dtn = dt.detach().float().contiguous().numpy()
+    Af = A.detach().float().contiguous().numpy()
+    a2 = (A.detach().float() * LOG2E).contiguous().numpy()
+    Bt = Bm.detach().float().transpose(2, 3).contiguous().numpy()     # (B, G, L, N)
+    Ct = Cm.detach().float().transpose(2, 3).contiguous().numpy()
+    # torch, not numpy, allocates the large buffers: numpy asks for transparent huge pages on
+    # big arrays, and with the kernel's defrag=madvise that page-faults into compaction stalls
+    # (the same forward took 40 ms or 600 ms)
+    hs = torch.empty((b, d, length, n)).numpy()
+    y = np.empty((b, d, length), np.float32)
+    _over_rows(_scan_fwd_rows, (un, dtn, a2, Bt, Ct, hs, y), b * d, threads)
+    return torch.from_numpy(y), (un, dtn, a2, Af, Bt, Ct, hs)
+
+
+def numba_scan_backward(saved: tuple, dy: torch.Tensor, threads: int = 1) -> tuple[torch.Tensor, ...]:
+    """Gradients ``(g_u, g_dt, g_A, g_B, g_C)`` of :func:`numba_scan_train`'s output, in its input
+    layouts, for the incoming gradient ``dy (B, D, L)``."""
+    un, dtn, a2, Af, Bt, Ct, hs = saved
+    b, d, length = un.shape
+    g, n = Bt.shape[1], a2.shape[1]
+    dyn = dy.detach().float().contiguous().numpy()
+    gu, gdt = torch.empty(un.shape).numpy(), torch.empty(un.shape).numpy()      # torch: see numba_scan_train
+    gA = np.empty((b, d, n), np.float32)
+    gB, gC = torch.empty((b, g, length, n)).numpy(), torch.empty((b, g, length, n)).numpy()
+    _over_rows(_scan_bwd_rows, (un, dtn, a2, Af, Bt, Ct, hs, dyn, gu, gdt, gA, gB, gC), b * g, threads)
+    return (torch.from_numpy(gu), torch.from_numpy(gdt), torch.from_numpy(gA.sum(0)),
+            torch.from_numpy(gB).transpose(2, 3), torch.from_numpy(gC).transpose(2, 3))
 
 
 @numba.njit(fastmath=True, nogil=True, cache=True, error_model="numpy")

@@ -177,12 +177,13 @@ def available_backends(device: torch.device | str = "cpu") -> list[str]:
 
 def resolve_backend(backend: str, device: torch.device, needs_grad: bool = True) -> str:
     """Turn ``auto`` (or the ``SASMAMBA_SCAN`` override) into a concrete backend name.
-    ``needs_grad=False`` (inference) lets ``auto`` pick the CPU kernel without autograd."""
+    On CPU ``auto`` is the compiled kernel (inference, and training through its backward) where
+    numba loads; ``needs_grad`` is kept for callers and no longer changes the choice."""
     if backend == "auto":
         backend = os.environ.get("SASMAMBA_SCAN", "auto") or "auto"
     if backend == "auto":
         if device.type != "cuda":
-            return "numba" if not needs_grad and load_numba_kernels() is not None else "sequential"
+            return "numba" if load_numba_kernels() is not None else "sequential"
         if load_mamba_kernel() is not None:
             return "mamba"
         return "triton" if _triton_usable(device) else "chunked"
@@ -199,9 +200,6 @@ def resolve_backend(backend: str, device: torch.device, needs_grad: bool = True)
         if device.type != "cpu":
             raise ScanBackendError(f"scan backend 'numba' runs on CPU tensors, found device {device}; "
                                    "use 'auto' (or 'triton' / 'mamba' / 'chunked' on CUDA)")
-        if needs_grad:
-            raise ScanBackendError("scan backend 'numba' is inference-only (no autograd); training "
-                                   "needs 'sequential' or 'chunked' on CPU (or leave the backend on 'auto')")
         if load_numba_kernels() is None:
             raise ScanBackendError("scan backend 'numba' requested but numba does not import; "
                                    "pip install numba (a dependency of sasmamba), or use 'sequential'")
@@ -526,11 +524,37 @@ def selective_scan_triton(u, delta, A, B, C, D=None, delta_bias=None, delta_soft
     return y.to(dtype_in)
 
 
+class _NumbaScan(torch.autograd.Function):
+    """The compiled CPU scan with autograd (training): forward keeps the states ``(B, D, L, N)``,
+    backward walks the adjoint recurrence in the compiled kernel
+    (:func:`numba_kernels.numba_scan_backward`). Inputs as :class:`_SequentialScan`."""
+
+    @staticmethod
+    def forward(ctx, u, dt, A, Bm, Cm):
+        y, saved = load_numba_kernels().numba_scan_train(u, dt, A, Bm, Cm, threads=torch.get_num_threads())
+        ctx.saved = saved
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        grads = load_numba_kernels().numba_scan_backward(ctx.saved, dy, threads=torch.get_num_threads())
+        ctx.saved = None
+        return grads
+
+
 def selective_scan_numba(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True):
-    """The compiled CPU inference kernel (see :mod:`numba_kernels`), split over torch's thread count."""
+    """The compiled CPU kernels (see :mod:`numba_kernels`), split over torch's thread count: the
+    inference kernel without autograd, :class:`_NumbaScan` (forward + backward) with it."""
     dtype_in = u.dtype
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C, D, delta_bias)
+                                                  if isinstance(t, torch.Tensor))
     u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
-    y = load_numba_kernels().numba_scan(u, delta, A, B, C, D, threads=torch.get_num_threads())
+    if needs_grad:
+        y = _NumbaScan.apply(u, delta, A, B, C)
+        if D is not None:
+            y = y + u * D.float()[:, None]
+    else:
+        y = load_numba_kernels().numba_scan(u, delta, A, B, C, D, threads=torch.get_num_threads())
     return y.to(dtype_in)
 
 

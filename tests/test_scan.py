@@ -12,7 +12,7 @@ from sasmamba_models.scan import (ScanBackendError, available_backends, linear_r
                                   resolve_backend, selective_scan, selective_scan_ref, selective_scan_step)
 
 RTOL, ATOL = 6e-4, 2e-3          # outputs and gradients alike
-CPU_BACKENDS = ["sequential", "chunked"]
+CPU_BACKENDS = ["sequential", "chunked", "numba"]     # numba: the compiled kernel with its backward
 GRAD_NAMES = "u delta A B C D bias".split()
 
 
@@ -80,6 +80,8 @@ def ref_result(layout, case):
 
 def check(backend, layout=plain, device="cpu", **case):
     """fp32 ``backend`` vs the float64 oracle: outputs and all 7 gradients at RTOL / ATOL."""
+    if backend == "numba":
+        _numba_or_skip()
     y0, g0 = ref_result(layout, case)
     args = make_inputs(device=device, **case)
     weight = torch.linspace(-1, 1, args[0].numel(), device=device).view_as(args[0])
@@ -169,7 +171,10 @@ def test_linear_recurrence_chunk_sizes_agree():
 
 
 def test_backend_resolution_and_errors(monkeypatch):
-    assert resolve_backend("auto", torch.device("cpu")) == "sequential"
+    from sasmamba_models.scan import load_numba_kernels
+
+    expected = "numba" if load_numba_kernels() is not None else "sequential"
+    assert resolve_backend("auto", torch.device("cpu")) == expected
     assert "mamba" not in available_backends("cpu")
     with pytest.raises(ScanBackendError, match="needs CUDA"):
         resolve_backend("mamba", torch.device("cpu"))
@@ -362,9 +367,8 @@ def test_numba_backend_resolution(monkeypatch):
     cpu = torch.device("cpu")
     assert "numba" in available_backends("cpu")
     assert resolve_backend("auto", cpu, needs_grad=False) == "numba"
-    assert resolve_backend("auto", cpu, needs_grad=True) == "sequential"      # training keeps autograd
-    with pytest.raises(ScanBackendError, match="inference-only"):
-        resolve_backend("numba", cpu, needs_grad=True)
+    assert resolve_backend("auto", cpu, needs_grad=True) == "numba"           # training: its backward kernel
+    assert resolve_backend("numba", cpu, needs_grad=True) == "numba"
     with pytest.raises(ScanBackendError, match="runs on CPU"):
         resolve_backend("numba", torch.device("cuda", 0), needs_grad=False)
     # a grad-requiring call under auto runs the autograd backend and gives gradients
