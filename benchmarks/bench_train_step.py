@@ -2,6 +2,10 @@
 this machine: the numbers behind the choice of the shipped configuration (docs/results.md).
 
     python benchmarks/bench_train_step.py [--threads 2] [--out docs/benchmarks_train_step.md] [--device cuda]
+        [--backends sequential numba] [--only "s, T=81"] [--batch 4]
+
+``--backends`` times every candidate with each scan backend in turn (one row each, same process),
+``--only`` keeps the candidates whose label contains that text, ``--batch`` overrides their batch.
 
 On CUDA the candidates are run at GPU batch sizes (GPU_CANDIDATES) and peak GPU memory is reported.
 """
@@ -39,6 +43,9 @@ def main():
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--out", default="docs/benchmarks_train_step.md")
     ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    ap.add_argument("--backends", nargs="+", default=["auto"], help="scan backends to time (default: auto)")
+    ap.add_argument("--only", default="", help="only candidates whose label contains this")
+    ap.add_argument("--batch", type=int, default=0, help="batch size for every candidate (0: each its own)")
     args = ap.parse_args()
     import torch
 
@@ -57,13 +64,17 @@ def main():
              f"- date: {datetime.now(timezone.utc).isoformat(timespec='minutes')}",
              f"- machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads",
              f"- command: `python {' '.join(sys.argv)}`", f"- load average at start: {os.getloadavg()}", "",
-             "| config | params | batch | s / step | samples/s | frames/s | 1 epoch of the train split (159k frames) |"
+             "| config | scan | params | batch | s / step | samples/s | frames/s | 1 epoch of the train split (159k frames) |"
              + (" peak GPU MB |" if cuda else ""),
-             "|---|---|---|---|---|---|---|" + ("---|" if cuda else "")]
-    for label, name, over, batch in GPU_CANDIDATES if cuda else CANDIDATES:
+             "|---|---|---|---|---|---|---|---|" + ("---|" if cuda else "")]
+    runs = [(c, b) for c in (GPU_CANDIDATES if cuda else CANDIDATES) if args.only in c[0] for b in args.backends]
+    for (label, name, over, batch), backend in runs:
+        batch = args.batch or batch
         torch.manual_seed(0)
         cfg = preset(name, in_chans=3, **over)
         m = SasMambaLifter(cfg).to(dev)
+        m.set_scan_backend(backend)
+        m.train()
         opt = torch.optim.AdamW(m.parameters(), 1e-4)
         x = torch.randn(batch, cfg.max_frames, 17, 3, device=dev)
         y = torch.randn(batch, cfg.max_frames, 17, 3, device=dev)
@@ -85,11 +96,11 @@ def main():
             failed = str(e)[:80]
         params = count_parameters(m)
         if failed:
-            lines.append(f"| {label} | {params:,} | {batch} | failed: {failed} | | | |")
+            lines.append(f"| {label} | {backend} | {params:,} | {batch} | failed: {failed} | | | |")
         else:
             s = min(ts)
             fps = batch * cfg.max_frames / s
-            lines.append(f"| {label} | {params:,} | {batch} | {s:.3f} | {batch / s:.2f} | {fps:.0f} | "
+            lines.append(f"| {label} | {backend} | {params:,} | {batch} | {s:.3f} | {batch / s:.2f} | {fps:.0f} | "
                          f"{159121 / fps / 3600:.2f} h |"
                          + (f" {torch.cuda.max_memory_allocated(dev) / 2 ** 20:.0f} |" if cuda else ""))
         m = opt = x = y = loss = None                   # free the GPU memory before the next row
