@@ -33,7 +33,7 @@ def _model():
     bias[[11, 12], 1] = 0.06                                   # hips reported high
     inlier_q = {g: np.interp(QUANTILES, [0, 1], [0.5, 1.0]).tolist() for g in GROUPS}
     return {"format": "sasmamba-2d-error-model", "fps": 30.0, "bias": bias.tolist(), "spread": spread.tolist(),
-            "rho": 0.7,
+            "white": (0.4 * spread).tolist(), "rho": 0.7,
             "outlier": {"fast_speed": 1e9, "rate_slow": [0.02] * ng, "rate_fast": [0.02] * ng,
                         "z_quantiles": np.linspace(8, 20, len(QUANTILES)).tolist(), "mean_len": 2.0},
             "missing": {"rate": [0.3] + [0.05] * (ng - 1), "mean_len": 4.0},
@@ -56,6 +56,7 @@ def test_fit_recovers_the_sampled_table():
     np.testing.assert_allclose(fit["spread"], m["spread"], rtol=0.12)
     np.testing.assert_allclose(np.abs(fit["bias"]), np.abs(m["bias"]), atol=0.012)
     assert abs(fit["rho"] - 0.7) < 0.06
+    np.testing.assert_allclose(fit["white"], m["white"], rtol=0.2)     # 16 % of the variance is white
     miss = fit["missing"]["counts"]
     assert abs(miss[0][0] / miss[1][0] - 0.3) < 0.05                     # face
     assert abs(sum(miss[0][1:]) / sum(miss[1][1:]) - 0.05) < 0.015       # the rest

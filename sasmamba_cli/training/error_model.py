@@ -24,7 +24,11 @@ What the table holds (per COCO joint or per joint group, see ``GROUPS``)
                 that person. The sampler draws each clip's offset with this magnitude and a random
                 sign per axis (one person and detector definitions differ; the size carries over).
 ``spread``      (17, 2) robust std (1.4826 MAD) of the error about ``bias``, torso units.
-``rho``         lag-one autocorrelation of that error at ``fps`` (AR(1) jitter).
+``white``       (17, 2) its frame-to-frame part: the std of the detections' own deviation from a
+                local quadratic fit over ``JITTER_S`` (no reference needed, so the reference's own
+                noise is not in it), at most 95 % of ``spread``.
+``rho``         lag-one autocorrelation at ``fps`` of the rest (an AR(1) process of variance
+                ``spread**2 - white**2``).
 ``outlier``     gross errors (Mahalanobis distance above ``OUTLIER_Z``): per-group rate for slow
                 and fast joints (split at ``fast_speed`` torso lengths per second), magnitude
                 quantiles (torso units, for reading) and distance quantiles in spreads (what the
@@ -98,6 +102,45 @@ def _runs(mask: np.ndarray) -> list[int]:
     return out
 
 
+ACF_LAGS = 4              # lags (at fps_out) whose error autocorrelation gives the AR(1) coefficient
+JITTER_S = 0.3            # the local fit of the detections' own jitter spans about this long
+
+
+def _residual_filter(fps: float) -> np.ndarray:
+    """Taps of ``x - savgol(x)`` (quadratic, about ``JITTER_S`` long) at the centre sample."""
+    from scipy.signal import savgol_coeffs
+
+    win = max(5, int(round(JITTER_S * fps)) | 1)
+    c = -savgol_coeffs(win, 2)
+    c[win // 2] += 1.0
+    return c
+
+
+def _ar1_pass(c: np.ndarray, rho: float) -> float:
+    """Variance of the filter ``c`` applied to a unit-variance AR(1) process of coefficient ``rho``."""
+    k = np.arange(len(c))
+    return float(c @ (rho ** np.abs(k[:, None] - k[None, :])) @ c)
+
+
+def _own_residual(det: np.ndarray, torso: np.ndarray, up: np.ndarray, side: np.ndarray, fps: float) -> np.ndarray:
+    """``(T, 17, 2)``: each detected joint's deviation from a local quadratic fit over about
+    ``JITTER_S`` (Savitzky-Golay, runs of at least two windows), in torso lengths along (side, up);
+    NaN where not measured. Needs no reference: the reference's own noise is not in it."""
+    from scipy.signal import savgol_filter
+
+    win = len(_residual_filter(fps))
+    out = np.full(det.shape[:2] + (2,), np.nan)
+    ok = np.isfinite(det[..., :2]).all(-1) & (np.nan_to_num(det[..., 2]) > 0)
+    for j in range(17):
+        d = np.diff(np.concatenate([[0], ok[:, j].astype(np.int8), [0]]))
+        for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+            if b - a >= 2 * win:
+                r = det[a:b, j, :2] - savgol_filter(det[a:b, j, :2], win, 2, axis=0)
+                out[a:b, j, 0] = (r * side[a:b]).sum(-1) / torso[a:b]
+                out[a:b, j, 1] = (r * up[a:b]).sum(-1) / torso[a:b]
+    return out
+
+
 def _rate(k: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Per-group rates ``k / n``, pulled toward the pooled rate by ``SMOOTHING`` pseudo-counts."""
     pooled = k.sum() / max(n.sum(), 1)
@@ -112,7 +155,7 @@ def fit_error_model(seqs, fps_out: float = 30.0, name: str = "", source: str = "
     group = _group_of()
     n_groups = len(GROUPS)
     errs, detected, valid, speeds, confs, swapped, series = [], [], [], [], [], [], []
-    lags = []
+    lags, wins = [], []
     for det, ref, fps in seqs:
         det = np.asarray(det, np.float64)
         ref = np.asarray(ref, np.float64)
@@ -133,6 +176,7 @@ def fit_error_model(seqs, fps_out: float = 30.0, name: str = "", source: str = "
             hit = both & (swap < SWAP_GAIN * keep) & (keep > 0.15 * torso)
             sw[:, l] |= hit
             sw[:, r] |= hit
+        wins.append((_own_residual(det, torso, up, side, fps), fps))
         sp = np.full(det.shape[:2], np.nan)
         if len(ref) >= 3:
             sp[1:-1] = np.linalg.norm(ref[2:] - ref[:-2], axis=-1) * fps / 2 / torso[1:-1, None]
@@ -156,18 +200,51 @@ def fit_error_model(seqs, fps_out: float = 30.0, name: str = "", source: str = "
     z = np.sqrt(((res / spread) ** 2).sum(-1))
     outl = use & (z > OUTLIER_Z)
     inl = use & ~outl
-    # temporal correlation of the inlier error, at fps_out: the lag that spans 1 / fps_out
-    num = den = 0.0
+    # Temporal structure: white noise (a share f of the variance) plus an AR(1) process (the rest,
+    # lag-one correlation rho at fps_out). The error against the reference has autocorrelation
+    # (1 - f') rho**k at k steps of fps_out, whatever white share f' (the reference's own
+    # per-frame noise adds to it), so rho is the decay of acf(k), k = 1..ACF_LAGS. The detector's
+    # own white share f comes from the detections alone: their deviation from a local quadratic
+    # fit (taps c) has variance f c.c + (1 - f) c.R(rho).c in units of the spread's variance.
+    num = np.zeros(ACF_LAGS)
+    den = np.zeros(ACF_LAGS)
     for (es, ms), lag in zip(series, lags):
         r = es - bias
-        if len(r) <= lag:
-            continue
         good = ms & (np.sqrt(((r / spread) ** 2).sum(-1)) <= OUTLIER_Z)
-        both = good[lag:] & good[:-lag]
-        a, b = r[lag:][both], r[:-lag][both]
-        num += float((a * b).sum())
-        den += float(((a * a).sum() + (b * b).sum()) / 2)
-    rho = float(np.clip(num / den, 0.0, 0.98)) if den > 0 else 0.0
+        for k in range(1, ACF_LAGS + 1):
+            sh = k * lag
+            if len(r) <= sh:
+                break
+            both = good[sh:] & good[:-sh]
+            a, b = r[sh:][both], r[:-sh][both]
+            num[k - 1] += float((a * b).sum())
+            den[k - 1] += float(((a * a).sum() + (b * b).sum()) / 2)
+    acf = np.where(den > 0, num / np.maximum(den, 1e-300), 0.0)
+    ks = np.arange(1, ACF_LAGS + 1)
+    pos = acf > 0.02
+    if pos.sum() >= 2:
+        slope = np.polyfit(ks[pos], np.log(acf[pos]), 1)[0]
+        rho = float(np.clip(np.exp(slope), 0.0, 0.98))
+    else:
+        rho = float(np.clip(acf[0], 0.0, 0.98))
+    v_spread = float((spread ** 2).sum())
+    parts = []                                       # (measured residual / spread variance, taps, lag, n)
+    for (own, fps), lag in zip(wins, lags):
+        ok = np.isfinite(own).all(-1) & ~(np.nan_to_num(np.sqrt(((own / spread) ** 2).sum(-1))) > OUTLIER_Z)
+        if ok.sum() >= 20:
+            # robust (1.4826 MAD): a gross error leaks into its neighbours' local fits
+            v = np.array([(1.4826 * np.median(np.abs(own[ok[:, j], j]), axis=0)) ** 2 if ok[:, j].any()
+                          else spread[j] ** 2 for j in range(17)])
+            parts.append((float(v.sum()) / v_spread, _residual_filter(fps), lag, int(ok.sum())))
+    white_share, best = 0.0, np.inf
+    for f in np.linspace(0.0, 0.95, 96) if parts else []:
+        miss = 0.0
+        for meas, c, lag, n in parts:
+            pred = f * float(c @ c) + (1.0 - f) * _ar1_pass(c, rho ** (1.0 / lag))
+            miss += n * (np.log(pred) - np.log(meas)) ** 2
+        if miss < best:
+            best, white_share = miss, float(f)
+    white = np.sqrt(white_share) * spread
     # outliers: rate by group, slow vs fast joints
     fast_speed = float(np.nanpercentile(sp[use], 80)) if np.isfinite(sp[use]).any() else np.inf
     fast = np.nan_to_num(sp, nan=0.0) > fast_speed
@@ -208,7 +285,8 @@ def fit_error_model(seqs, fps_out: float = 30.0, name: str = "", source: str = "
         "fps": fps_out, "frames": n_frames, "joint_frames_used": int(use.sum()),
         "joints": list(COCO.names), "groups": {k: list(v) for k, v in GROUPS.items()},
         "units": "torso lengths (mean shoulder-to-hip distance of the reference); axes (side, up)",
-        "bias": np.round(bias, 5).tolist(), "spread": np.round(spread, 5).tolist(), "rho": round(rho, 4),
+        "bias": np.round(bias, 5).tolist(), "spread": np.round(spread, 5).tolist(),
+        "white": np.round(white, 5).tolist(), "rho": round(rho, 4),
         "outlier": {"z": OUTLIER_Z, "fast_speed": round(fast_speed, 4),
                     "rate_slow": np.round(_rate(k_slow, n_slow), 6).tolist(),
                     "rate_fast": np.round(_rate(k_fast, n_fast), 6).tolist(),
@@ -276,11 +354,15 @@ def sample_detections(coco_px: np.ndarray, rng: np.random.Generator, model: dict
     torso, up, side = body_frame(xy)
     bias, spread = np.asarray(model["bias"]), np.asarray(model["spread"]) * level
     offset = np.abs(bias) * level * rng.choice([-1.0, 1.0], size=(17, 2))     # this clip's offsets
+    white = np.asarray(model.get("white", np.zeros((17, 2)))) * level
+    slow = np.sqrt(np.maximum(spread ** 2 - white ** 2, 0.0))
     rho = float(model["rho"])
     y0 = rng.normal(size=(1, 17, 2))
-    jit = lfilter([np.sqrt(1 - rho * rho)], [1.0, -rho], rng.normal(size=(T, 17, 2)), axis=0,
-                  zi=rho * y0)[0]                                              # AR(1), unit variance
-    err = offset + jit * spread
+    ar = lfilter([np.sqrt(1 - rho * rho)], [1.0, -rho], rng.normal(size=(T, 17, 2)), axis=0,
+                 zi=rho * y0)[0]                                               # AR(1), unit variance
+    noise = ar * slow + rng.normal(size=(T, 17, 2)) * white                   # torso units
+    jit = noise / np.maximum(spread, 1e-9)                                    # in spreads
+    err = offset + noise
     # gross errors, more often on fast joints
     o = model["outlier"]
     speed = np.zeros((T, 17))
