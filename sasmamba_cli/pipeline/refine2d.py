@@ -61,45 +61,77 @@ def _bones() -> np.ndarray:
 
 def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, camera: Camera,
                  fps: float | None, iterations: int = ITERATIONS,
-                 block: int = BLOCK_FRAMES) -> tuple[np.ndarray, np.ndarray, dict]:
+                 block: int = BLOCK_FRAMES, *, unseen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """(joints_m, root_m) adjusted toward the 2D; and a report (mean 2D residual in px of the
     confident joints before and after, mean 3D change in mm). ``fps`` (frames per second of the
     track) sets the temporal term's per-frame tolerance; None leaves the term out (frames
-    independent). Solved in blocks of at most ``block`` frames (see the module docstring)."""
+    independent). Solved in blocks of at most ``block`` frames (see the module docstring).
+    ``unseen`` ``(n, 17)`` bool (optional): joints whose 2D is not used (confidence taken as 0,
+    e.g. interpolated ones). Nothing of the track's length is copied beyond the outputs and a few
+    per-frame numbers: every full-length step (confidences, residuals, the change) runs block by
+    block (a track of at most ``block`` frames is one block, as one solve)."""
     import torch
 
-    kp = np.asarray(kp_px, dtype=np.float64)
-    conf = np.where(np.all(np.isfinite(kp[..., :2]), -1), np.clip(kp[..., 2], 0, 1), 0.0)
+    n = joints_m.shape[0]
+    block = max(1, int(block))
+    head = [H36M.index(name) for name in HEAD_JOINTS]
     ok_frames = np.isfinite(joints_m).all(axis=(1, 2)) & np.isfinite(root_m).all(axis=1)
-    conf[~ok_frames] = 0.0
-    conf[:, [H36M.index(n) for n in HEAD_JOINTS]] = 0.0     # defined differently by detectors and mocap rigs
+
+    def kp_conf(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """frames lo..hi: the 2D as float64 and each joint's confidence (0 = not used)."""
+        kp = np.asarray(kp_px[lo:hi], dtype=np.float64)
+        conf = np.where(np.all(np.isfinite(kp[..., :2]), -1), np.clip(kp[..., 2], 0, 1), 0.0)
+        if unseen is not None:
+            conf[np.asarray(unseen[lo:hi], bool)] = 0.0
+        conf[~ok_frames[lo:hi]] = 0.0
+        conf[:, head] = 0.0                  # defined differently by detectors and mocap rigs
+        return kp, conf
+
     thorax, pelvis = H36M.index("thorax"), H36M.index("pelvis")
-    torso_2d = np.linalg.norm(kp[:, thorax, :2] - kp[:, pelvis, :2], axis=-1)
-    seen = (conf[:, thorax] > 0) & (conf[:, pelvis] > 0)
+    torso_2d = np.empty(n)
+    seen = np.zeros(n, bool)
+    bones = _bones()
+    bone_len = np.empty((n, len(bones)))
+    for a in range(0, n, block):
+        b = min(a + block, n)
+        kp, conf = kp_conf(a, b)
+        torso_2d[a:b] = np.linalg.norm(kp[:, thorax, :2] - kp[:, pelvis, :2], axis=-1)
+        seen[a:b] = (conf[:, thorax] > 0) & (conf[:, pelvis] > 0)
+        j = joints_m[a:b]
+        bone_len[a:b] = np.linalg.norm(j[:, bones[:, 0]] - j[:, bones[:, 1]], axis=-1)
     if not seen.any():
         return joints_m, root_m, {"applied": False, "reason": "no frame with thorax and pelvis in 2D"}
     s_px = TOL_TORSO * float(np.median(torso_2d[seen]))
-    bones = _bones()
-    b_len = torch.as_tensor(np.nanmedian(np.linalg.norm(joints_m[:, bones[:, 0]] - joints_m[:, bones[:, 1]], axis=-1),
-                                         axis=0), dtype=torch.float64)
-    n = joints_m.shape[0]
-    block = max(1, int(block))
+    del torso_2d, seen
+    b_len = torch.as_tensor(np.nanmedian(bone_len, axis=0), dtype=torch.float64)
+    del bone_len
     x, r = np.empty(joints_m.shape), np.empty(root_m.shape)
     # the temporal term's reach is about TOL_M / (TOL_RATE_M_S / fps) frames: 6x that, at least MARGIN_FRAMES
     margin = max(MARGIN_FRAMES, int(np.ceil(6 * TOL_M * fps / TOL_RATE_M_S))) if fps else MARGIN_FRAMES
+    res_before, res_after, res_count, moved_sum, moved_count = [], [], 0, [], 0
     for a in range(0, n, block):
         b = min(a + block, n)
         # each block is solved with `margin` frames of its neighbours on both sides and only its own
         # frames kept, so the temporal term sees across the cut (no jump where one block ends)
         lo, hi = max(0, a - margin), min(n, b + margin)
-        xs, rs = _solve(joints_m[lo:hi], root_m[lo:hi], kp[lo:hi], conf[lo:hi], ok_frames[lo:hi], s_px,
+        kp, conf = kp_conf(lo, hi)
+        xs, rs = _solve(joints_m[lo:hi], root_m[lo:hi], kp, conf, ok_frames[lo:hi], s_px,
                         b_len, bones, camera, iterations, fps)
         x[a:b], r[a:b] = xs[a - lo:b - lo], rs[a - lo:b - lo]
-    before = _residual_px(np.nan_to_num(joints_m), np.nan_to_num(root_m), kp, conf, camera)
-    after = _residual_px(x, r, kp, conf, camera)
-    x = np.where(ok_frames[:, None, None], x, joints_m)
-    r = np.where(ok_frames[:, None], r, root_m)
-    moved = float(np.mean(np.linalg.norm(x - joints_m, axis=-1)[ok_frames]) * 1000) if ok_frames.any() else 0.0
+        del xs, rs
+        kp, conf = kp[a - lo:b - lo], conf[a - lo:b - lo]
+        j, rt, ok = joints_m[a:b], root_m[a:b], ok_frames[a:b]
+        w = conf > 0
+        res_before.append(_residual_sum(np.nan_to_num(j), np.nan_to_num(rt), kp, w, camera))
+        res_after.append(_residual_sum(x[a:b], r[a:b], kp, w, camera))
+        res_count += int(w.sum())
+        x[a:b][~ok] = j[~ok]
+        r[a:b][~ok] = rt[~ok]
+        moved_sum.append(np.linalg.norm(x[a:b] - j, axis=-1)[ok].sum())
+        moved_count += int(ok.sum()) * joints_m.shape[1]
+    before = float(np.sum(res_before) / max(res_count, 1))
+    after = float(np.sum(res_after) / max(res_count, 1))
+    moved = float(np.sum(moved_sum) / moved_count * 1000) if moved_count else 0.0
     return x, r, {"applied": True, "residual_px_before": round(before, 2), "residual_px_after": round(after, 2),
                   "mean_change_mm": round(moved, 1)}
 
@@ -155,12 +187,13 @@ def _solve(joints_m, root_m, kp, conf, ok_frames, s_px, b_len, bones, camera, it
     return x, r
 
 
-def _residual_px(joints_m, root_m, kp, conf, camera) -> float:
-    """Mean 2D distance (px) between the projection of ``joints_m + root_m`` and the confident
-    keypoints ``kp[..., :2]`` (``conf > 0``), over a track (numpy; no full-length autograd)."""
+def _residual_sum(joints_m, root_m, kp, w, camera) -> float:
+    """Sum of the 2D distances (px) between the projection of ``joints_m + root_m`` and the
+    keypoints ``kp[..., :2]`` where ``w`` (confident joints), over frames of a track (numpy; no
+    autograd): divided by ``w.sum()`` it is the mean residual."""
     p = joints_m + root_m[:, None, :]
     z = np.maximum(p[..., 2], 0.05)
     proj = np.stack([camera.focal_px * p[..., 0] / z + camera.cx, camera.focal_px * p[..., 1] / z + camera.cy], -1)
-    w = conf > 0
     d = np.linalg.norm(proj - np.nan_to_num(kp[..., :2]), axis=-1)
-    return float(d[w].sum() / max(int(w.sum()), 1))
+    return float(d[w].sum())
+

@@ -396,9 +396,11 @@ class LiftPipeline:
                 LiftOptions(overlap=s.overlap, flip_tta=s.flip_tta, batch_size=s.lift_batch,
                             resample=s.resample, threads=self._lift_threads(), upright=s.upright))
             del kp_in
+        memtrace.release_free_memory()        # the lift's freed buffers
         with sw.stage("root"):
             # each track's H36M 2D and lifter output are dropped as soon as its result is made
             results = [track_result(t, kp_h36m.pop(0), rel.pop(0), s.height_m, camera) for t in tracks]
+        memtrace.release_free_memory()
         refine_block = {"enabled": bool(s.refine_2d), "tracks": []}
         if s.refine_2d:
             with sw.stage("refine_2d"), memtrace.large_blocks_mapped():
@@ -489,41 +491,49 @@ def finish_tracks(tracks: list[Track], settings: LiftSettings, fps: float,
 def repair_swaps(tracks: list[Track], enabled: bool) -> tuple[list[Track], dict]:
     """Every track's 2D with short left/right label swaps repaired (:mod:`.swaps`; unchanged when
     not ``enabled``), and the result's top-level ``swap_repair`` block (frames swapped per track
-    and joint pair)."""
+    and joint pair). The list is updated in place (and returned)."""
     if not enabled:
         return tracks, swap_repair_header(False, DEFAULT_PENALTY, [])
-    out, reports = [], []
-    for t in tracks:
+    reports = []
+    for i, t in enumerate(tracks):
         fixed, report = repair_track(t)
-        out.append(fixed)
+        tracks[i] = fixed                 # in place: the caller's list no longer holds the unrepaired 2D
         reports.append({"track_id": int(t.track_id), **report.as_dict()})
-    return out, swap_repair_header(True, DEFAULT_PENALTY, reports)
+    return tracks, swap_repair_header(True, DEFAULT_PENALTY, reports)
 
 
 def refine_results(tracks: list[TrackResult], camera, fps: float) -> tuple[list[TrackResult], list[dict]]:
     """Every track's 3D adjusted to reproject onto its confident 2D (:mod:`.refine2d`; ``fps`` of
     the tracks' frames sets its temporal term), and a report per track (2D residual before and
-    after, mean change)."""
+    after, mean change). The list is updated in place (and returned), so each track's old 3D is
+    freed as soon as its refined 3D is made."""
     from .refine2d import refine_track
 
-    out, reports = [], []
-    for t in tracks:
-        kp = np.concatenate([np.nan_to_num(t.keypoints_2d_px[..., :2], nan=0.0), t.confidence[..., None]], -1)
-        kp[~np.isfinite(t.keypoints_2d_px[..., :2]).all(-1) | t.joint_interpolated(), 2] = 0.0   # seen 2D only
-        joints, root, report = refine_track(t.joints_3d_m, t.root_3d_m, kp, camera, fps)
-        out.append(replace(t, joints_3d_m=joints, root_3d_m=root))
+    reports = []
+    for i, t in enumerate(tracks):
+        # the 2D seen (finite, confidence > 0, not interpolated) is used; refine_track reads the
+        # confidences from the H36M 2D's third channel (track_result: equal to t.confidence)
+        kp = t.keypoints_2d_px if np.array_equal(t.keypoints_2d_px[..., 2], t.confidence) else \
+            np.concatenate([t.keypoints_2d_px[..., :2], t.confidence[..., None]], -1)
+        joints, root, report = refine_track(t.joints_3d_m, t.root_3d_m, kp, camera, fps,
+                                            unseen=t.joint_interpolated())
+        del kp
+        tracks[i] = t = replace(t, joints_3d_m=joints, root_3d_m=root)
+        del joints, root
         reports.append({"track_id": int(t.track_id), **report})
-    return out, reports
+    return tracks, reports
 
 
 def smooth_results(tracks: list[TrackResult], fps: float, spec_text: str) -> tuple[list[TrackResult], dict]:
     """Every track's ``joints_3d_m`` and ``root_3d_m`` filtered over time at ``fps``
     (:func:`.smooth.smooth_track`), and the result's top-level ``smoothing`` block (filter,
-    parameters, per-track jitter in mm/s^2 before and after)."""
+    parameters, per-track jitter in mm/s^2 before and after). The list is updated in place (and
+    returned), so each track's unsmoothed 3D is freed as soon as its smoothed 3D is made."""
     spec = parse_smooth(spec_text)
-    out, reports = [], []
-    for t in tracks:
+    reports = []
+    for i, t in enumerate(tracks):
         joints, root, report = smooth_track(t.joints_3d_m, t.root_3d_m, fps, spec)
-        out.append(replace(t, joints_3d_m=joints, root_3d_m=root))
+        tracks[i] = t = replace(t, joints_3d_m=joints, root_3d_m=root)
+        del joints, root
         reports.append({"track_id": int(t.track_id), **report})
-    return out, smoothing_header(spec, fps, reports)
+    return tracks, smoothing_header(spec, fps, reports)
