@@ -437,7 +437,8 @@ def track_result(t: Track, kp: np.ndarray, rel: np.ndarray, height_m: float, cam
     """One track's result before refinement and smoothing: the lifter's root-relative output ``rel
     (n, 17, 3)`` (model units) scaled to metres by the body-height prior, the root trajectory from
     it and the H36M 2D ``kp (n, 17, 3)`` px + confidence (:mod:`.root`), and the track's 2D and
-    masks (missing H36M 2D: NaN coordinates)."""
+    masks (missing H36M 2D: NaN coordinates). ``confidence`` is a view of the H36M 2D's third
+    channel (the same numbers; not a second full-length array)."""
     scale = metric_scale(rel, height_m)
     joints_m = rel * scale
     root = estimate_root(joints_m, kp, camera)
@@ -446,7 +447,7 @@ def track_result(t: Track, kp: np.ndarray, rel: np.ndarray, height_m: float, cam
     return TrackResult(
         track_id=t.track_id, frames=t.frames, keypoints_2d_px=kp_out,
         keypoints_2d_coco_px=t.keypoints_px, boxes_px=t.boxes_px, joints_3d_m=joints_m,
-        root_3d_m=root, confidence=kp[..., 2].copy(), interpolated=~t.detected, scale=scale,
+        root_3d_m=root, confidence=kp_out[..., 2], interpolated=~t.detected, scale=scale,
         keypoints_interpolated=h36m_mask(t.joint_interpolated) | ~t.detected[:, None],
         keypoints_coco_interpolated=np.asarray(t.joint_interpolated, bool) | ~t.detected[:, None])
 
