@@ -97,7 +97,7 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
         kp, conf = kp_conf(a, b)
         torso_2d[a:b] = np.linalg.norm(kp[:, thorax, :2] - kp[:, pelvis, :2], axis=-1)
         seen[a:b] = (conf[:, thorax] > 0) & (conf[:, pelvis] > 0)
-        j = joints_m[a:b]
+        j = np.asarray(joints_m[a:b], np.float64)
         bone_len[a:b] = np.linalg.norm(j[:, bones[:, 0]] - j[:, bones[:, 1]], axis=-1)
     if not seen.any():
         return joints_m, root_m, {"applied": False, "reason": "no frame with thorax and pelvis in 2D"}
@@ -105,7 +105,9 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
     del torso_2d, seen
     b_len = torch.as_tensor(np.nanmedian(bone_len, axis=0), dtype=torch.float64)
     del bone_len
-    x, r = np.empty(joints_m.shape), np.empty(root_m.shape)
+    # the outputs keep the inputs' float type (float32 results stay float32; float64 in, float64 out)
+    x = np.empty(joints_m.shape, np.result_type(joints_m.dtype, np.float32))
+    r = np.empty(root_m.shape, np.result_type(root_m.dtype, np.float32))
     # the temporal term's reach is about TOL_M / (TOL_RATE_M_S / fps) frames: 6x that, at least MARGIN_FRAMES
     margin = max(MARGIN_FRAMES, int(np.ceil(6 * TOL_M * fps / TOL_RATE_M_S))) if fps else MARGIN_FRAMES
     res_before, res_after, res_count, moved_sum, moved_count = [], [], 0, [], 0
@@ -115,19 +117,20 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
         # frames kept, so the temporal term sees across the cut (no jump where one block ends)
         lo, hi = max(0, a - margin), min(n, b + margin)
         kp, conf = kp_conf(lo, hi)
-        xs, rs = _solve(joints_m[lo:hi], root_m[lo:hi], kp, conf, ok_frames[lo:hi], s_px,
-                        b_len, bones, camera, iterations, fps)
-        x[a:b], r[a:b] = xs[a - lo:b - lo], rs[a - lo:b - lo]
-        del xs, rs
+        xs, rs = _solve(np.asarray(joints_m[lo:hi], np.float64), np.asarray(root_m[lo:hi], np.float64), kp, conf,
+                        ok_frames[lo:hi], s_px, b_len, bones, camera, iterations, fps)
+        xs, rs = xs[a - lo:b - lo], rs[a - lo:b - lo]
         kp, conf = kp[a - lo:b - lo], conf[a - lo:b - lo]
-        j, rt, ok = joints_m[a:b], root_m[a:b], ok_frames[a:b]
+        j, rt, ok = np.asarray(joints_m[a:b], np.float64), np.asarray(root_m[a:b], np.float64), ok_frames[a:b]
         w = conf > 0
         res_before.append(_residual_sum(np.nan_to_num(j), np.nan_to_num(rt), kp, w, camera))
-        res_after.append(_residual_sum(x[a:b], r[a:b], kp, w, camera))
+        res_after.append(_residual_sum(xs, rs, kp, w, camera))
         res_count += int(w.sum())
-        x[a:b][~ok] = j[~ok]
-        r[a:b][~ok] = rt[~ok]
-        moved_sum.append(np.linalg.norm(x[a:b] - j, axis=-1)[ok].sum())
+        xs[~ok] = j[~ok]
+        rs[~ok] = rt[~ok]
+        moved_sum.append(np.linalg.norm(xs - j, axis=-1)[ok].sum())
+        x[a:b], r[a:b] = xs, rs
+        del xs, rs
         moved_count += int(ok.sum()) * joints_m.shape[1]
     before = float(np.sum(res_before) / max(res_count, 1))
     after = float(np.sum(res_after) / max(res_count, 1))

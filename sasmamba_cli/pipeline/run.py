@@ -44,6 +44,7 @@ from .swaps import DEFAULT_PENALTY, repair_track, swap_repair_header
 from .track import Track, Tracker, TrackerConfig, select_order, tracks_from_ids
 
 ProgressFn = Callable[[int, int], None]     # (frames done, frames expected or 0)
+STORE_DTYPE = np.float32                    # a result's COCO 2D while the pipeline holds it
 
 
 @dataclass(frozen=True)
@@ -399,7 +400,11 @@ class LiftPipeline:
         memtrace.release_free_memory()        # the lift's freed buffers
         with sw.stage("root"):
             # each track's H36M 2D and lifter output are dropped as soon as its result is made
-            results = [track_result(t, kp_h36m.pop(0), rel.pop(0), s.height_m, camera) for t in tracks]
+            results = []
+            for i, t in enumerate(tracks):
+                results.append(track_result(t, kp_h36m.pop(0), rel.pop(0), s.height_m, camera))
+                # the track keeps the result's float32 COCO 2D (no float64 copy held on)
+                tracks[i] = replace(t, keypoints_px=results[-1].keypoints_2d_coco_px)
         memtrace.release_free_memory()
         refine_block = {"enabled": bool(s.refine_2d), "tracks": []}
         if s.refine_2d:
@@ -438,7 +443,12 @@ def track_result(t: Track, kp: np.ndarray, rel: np.ndarray, height_m: float, cam
     (n, 17, 3)`` (model units) scaled to metres by the body-height prior, the root trajectory from
     it and the H36M 2D ``kp (n, 17, 3)`` px + confidence (:mod:`.root`), and the track's 2D and
     masks (missing H36M 2D: NaN coordinates). ``confidence`` is a view of the H36M 2D's third
-    channel (the same numbers; not a second full-length array)."""
+    channel (the same numbers; not a second full-length array). The detector's COCO 2D, which no
+    later stage computes with, is stored as ``STORE_DTYPE`` (float32: half its memory from here
+    to the writers, which write float64 / rounded text; at most ~6e-5 px off at 1,000 px); the
+    H36M 2D and the 3D, which the refinement and smoothing read, stay float64 (a float32 H36M 2D
+    moves the refinement's L-BFGS path by up to ~2e-5 m on a short track), and so do the boxes
+    (their 0.1 px JSON rounding sits on ties for many padded keypoint boxes)."""
     scale = metric_scale(rel, height_m)
     joints_m = rel * scale
     root = estimate_root(joints_m, kp, camera)
@@ -446,8 +456,8 @@ def track_result(t: Track, kp: np.ndarray, rel: np.ndarray, height_m: float, cam
     kp_out[kp_out[..., 2] <= 0, :2] = np.nan
     return TrackResult(
         track_id=t.track_id, frames=t.frames, keypoints_2d_px=kp_out,
-        keypoints_2d_coco_px=t.keypoints_px, boxes_px=t.boxes_px, joints_3d_m=joints_m,
-        root_3d_m=root, confidence=kp_out[..., 2], interpolated=~t.detected, scale=scale,
+        keypoints_2d_coco_px=np.asarray(t.keypoints_px, STORE_DTYPE), boxes_px=t.boxes_px,
+        joints_3d_m=joints_m, root_3d_m=root, confidence=kp_out[..., 2], interpolated=~t.detected, scale=scale,
         keypoints_interpolated=h36m_mask(t.joint_interpolated) | ~t.detected[:, None],
         keypoints_coco_interpolated=np.asarray(t.joint_interpolated, bool) | ~t.detected[:, None])
 

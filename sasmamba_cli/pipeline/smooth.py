@@ -269,11 +269,12 @@ def apply_smoothing(x_m: np.ndarray, fps: float, spec: SmoothSpec) -> np.ndarray
     if not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"smoothing: expected a positive frame rate, found fps={fps}")
     x = np.asarray(x_m)
+    dtype = np.float32 if x.dtype == np.float32 else np.float64     # computed in float64, float32 kept
     if spec.name == "none" or x.shape[0] == 0:
-        return np.array(x, np.float64)
+        return np.array(x, dtype)
     if x.ndim < 3 or spec.name not in PER_POINT:
-        return _apply_one(np.asarray(x, np.float64), float(fps), spec, x.shape)
-    out = np.empty(x.shape, np.float64)
+        return _apply_one(np.asarray(x, np.float64), float(fps), spec, x.shape).astype(dtype, copy=False)
+    out = np.empty(x.shape, dtype)
     for j in np.ndindex(*x.shape[1:-1]):
         sl = (slice(None), *j)
         out[sl] = _apply_one(np.asarray(x[sl], np.float64), float(fps), spec, x.shape)
@@ -329,9 +330,9 @@ def _mean_change_mm(a: np.ndarray, b: np.ndarray) -> float | None:
         d = np.empty(a.shape[:-1], np.float64)
         for j in np.ndindex(*a.shape[1:-1]):
             sl = (slice(None), *j)
-            d[sl] = np.linalg.norm(a[sl] - b[sl], axis=-1) * M_TO_MM
+            d[sl] = np.linalg.norm(np.asarray(a[sl], np.float64) - np.asarray(b[sl], np.float64), axis=-1) * M_TO_MM
     else:
-        d = np.linalg.norm(a - b, axis=-1) * M_TO_MM
+        d = np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64), axis=-1) * M_TO_MM
     d = d[np.isfinite(d)]
     return float(d.mean()) if d.size else None
 
