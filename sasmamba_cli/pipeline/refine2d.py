@@ -61,7 +61,8 @@ def _bones() -> np.ndarray:
 
 def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, camera: Camera,
                  fps: float | None, iterations: int = ITERATIONS,
-                 block: int = BLOCK_FRAMES, *, unseen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                 block: int = BLOCK_FRAMES, *, unseen: np.ndarray | None = None,
+                 in_place: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
     """(joints_m, root_m) adjusted toward the 2D; and a report (mean 2D residual in px of the
     confident joints before and after, mean 3D change in mm). ``fps`` (frames per second of the
     track) sets the temporal term's per-frame tolerance; None leaves the term out (frames
@@ -69,7 +70,11 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
     ``unseen`` ``(n, 17)`` bool (optional): joints whose 2D is not used (confidence taken as 0,
     e.g. interpolated ones). Nothing of the track's length is copied beyond the outputs and a few
     per-frame numbers: every full-length step (confidences, residuals, the change) runs block by
-    block (a track of at most ``block`` frames is one block, as one solve)."""
+    block (a track of at most ``block`` frames is one block, as one solve). ``in_place``: the
+    refined 3D is written into ``joints_m`` / ``root_m`` (float arrays) block by block and they
+    are returned, so no second full-length copy exists; each solve still reads the original 3D
+    (the frames of the margin before a block, already overwritten, are kept aside): the same
+    numbers as without it."""
     import torch
 
     n = joints_m.shape[0]
@@ -105,9 +110,13 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
     del torso_2d, seen
     b_len = torch.as_tensor(np.nanmedian(bone_len, axis=0), dtype=torch.float64)
     del bone_len
-    # the outputs keep the inputs' float type (float32 results stay float32; float64 in, float64 out)
-    x = np.empty(joints_m.shape, np.result_type(joints_m.dtype, np.float32))
-    r = np.empty(root_m.shape, np.result_type(root_m.dtype, np.float32))
+    if in_place:
+        x, r = joints_m, root_m
+    else:       # the outputs keep the inputs' float type (float32 stays float32; float64 in, float64 out)
+        x = np.empty(joints_m.shape, np.result_type(joints_m.dtype, np.float32))
+        r = np.empty(root_m.shape, np.result_type(root_m.dtype, np.float32))
+    tail_j, tail_r, tail_start = np.zeros((0, *joints_m.shape[1:])), np.zeros((0, 3)), 0   # in place: the
+    # original 3D of frames tail_start..a (overwritten, still read by the next solve's margin)
     # the temporal term's reach is about TOL_M / (TOL_RATE_M_S / fps) frames: 6x that, at least MARGIN_FRAMES
     margin = max(MARGIN_FRAMES, int(np.ceil(6 * TOL_M * fps / TOL_RATE_M_S))) if fps else MARGIN_FRAMES
     res_before, res_after, res_count, moved_sum, moved_count = [], [], 0, [], 0
@@ -117,11 +126,20 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
         # frames kept, so the temporal term sees across the cut (no jump where one block ends)
         lo, hi = max(0, a - margin), min(n, b + margin)
         kp, conf = kp_conf(lo, hi)
-        xs, rs = _solve(np.asarray(joints_m[lo:hi], np.float64), np.asarray(root_m[lo:hi], np.float64), kp, conf,
-                        ok_frames[lo:hi], s_px, b_len, bones, camera, iterations, fps)
+        if in_place:
+            jin = np.concatenate([tail_j[lo - tail_start:], np.asarray(joints_m[a:hi], np.float64)])
+            rin = np.concatenate([tail_r[lo - tail_start:], np.asarray(root_m[a:hi], np.float64)])
+        else:
+            jin, rin = np.asarray(joints_m[lo:hi], np.float64), np.asarray(root_m[lo:hi], np.float64)
+        xs, rs = _solve(jin, rin, kp, conf, ok_frames[lo:hi], s_px, b_len, bones, camera, iterations, fps)
         xs, rs = xs[a - lo:b - lo], rs[a - lo:b - lo]
         kp, conf = kp[a - lo:b - lo], conf[a - lo:b - lo]
-        j, rt, ok = np.asarray(joints_m[a:b], np.float64), np.asarray(root_m[a:b], np.float64), ok_frames[a:b]
+        j, rt, ok = jin[a - lo:b - lo], rin[a - lo:b - lo], ok_frames[a:b]
+        if in_place:            # originals of the frames the next solve's margin reaches back to
+            t0 = max(0, b - margin)
+            tail_j = np.concatenate([tail_j, j])[t0 - tail_start:]
+            tail_r = np.concatenate([tail_r, rt])[t0 - tail_start:]
+            tail_start = t0
         w = conf > 0
         res_before.append(_residual_sum(np.nan_to_num(j), np.nan_to_num(rt), kp, w, camera))
         res_after.append(_residual_sum(xs, rs, kp, w, camera))
@@ -130,7 +148,7 @@ def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, ca
         rs[~ok] = rt[~ok]
         moved_sum.append(np.linalg.norm(xs - j, axis=-1)[ok].sum())
         x[a:b], r[a:b] = xs, rs
-        del xs, rs
+        del xs, rs, jin, rin, j, rt
         moved_count += int(ok.sum()) * joints_m.shape[1]
     before = float(np.sum(res_before) / max(res_count, 1))
     after = float(np.sum(res_after) / max(res_count, 1))

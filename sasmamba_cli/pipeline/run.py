@@ -526,8 +526,9 @@ def refine_results(tracks: list[TrackResult], camera, fps: float) -> tuple[list[
         # confidences from the H36M 2D's third channel (track_result: equal to t.confidence)
         kp = t.keypoints_2d_px if np.array_equal(t.keypoints_2d_px[..., 2], t.confidence) else \
             np.concatenate([t.keypoints_2d_px[..., :2], t.confidence[..., None]], -1)
+        # in place: the result's own 3D (made by track_result, nothing else holds it) is overwritten
         joints, root, report = refine_track(t.joints_3d_m, t.root_3d_m, kp, camera, fps,
-                                            unseen=t.joint_interpolated())
+                                            unseen=t.joint_interpolated(), in_place=True)
         del kp
         tracks[i] = t = replace(t, joints_3d_m=joints, root_3d_m=root)
         del joints, root
