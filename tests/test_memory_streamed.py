@@ -126,8 +126,9 @@ def test_npz_written_into_its_file_round_trips(tmp_path):
 
 
 def test_keypoints_converted_while_parsing_match_the_list_path(tmp_path, monkeypatch):
-    """The parse-time conversion (``_compact``) gives the same detections as the per-entry check it
-    short-cuts, and hostile values still get that check's message."""
+    """The parse-time conversion (``_Packer``: packed keypoint rows, slotted entries) gives the same
+    detections as the per-entry check it short-cuts, and hostile values still get that check's
+    message."""
     import sasmamba_cli.pipeline.keypoints_io as kio
     from sasmamba_cli.errors import InputError
 
@@ -144,8 +145,11 @@ def test_keypoints_converted_while_parsing_match_the_list_path(tmp_path, monkeyp
             anns.append({"image_id": f, "track_id": tid, "keypoints": vals})
     path = tmp_path / "k.json"
     path.write_text(json.dumps({"width": 640, "height": 480, "fps": 30, "annotations": anns}))
+    packed = kio._Packer()
+    parsed = json.loads(path.read_text(), object_hook=packed)
+    assert all(isinstance(a, kio._Entry) for a in parsed["annotations"])   # the fast path is taken
     fast = kio.read_keypoints(path, kp_threshold=0.3)
-    monkeypatch.setattr(kio, "_compact", lambda obj: obj)
+    monkeypatch.setattr(kio, "_Packer", lambda: (lambda obj: obj))
     slow = kio.read_keypoints(path, kp_threshold=0.3)
     assert fast.out_of_range == slow.out_of_range == 120       # the null x and the 5e300 per entry
     assert sorted(fast.detections) == sorted(slow.detections)

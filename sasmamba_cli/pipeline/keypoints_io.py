@@ -70,21 +70,81 @@ def _bad(path: Path, msg: str) -> InputError:
     return InputError(f"keypoint file {path}: {msg}. See docs/output_format.md (--keypoints layouts)")
 
 
-def _compact(obj: dict) -> dict:
-    """``json.loads`` object hook: an entry's flat list of 51 numbers / nulls becomes a float64
-    array (null -> NaN) as soon as it is parsed, so the file's Python floats (32 bytes each) do not
-    all live at once; anything else is left for :func:`_keypoints` to check and report."""
-    raw = obj.get("keypoints")
-    if type(raw) is list and len(raw) == 51 and all(v is None or type(v) is float or type(v) is int for v in raw):
-        try:
-            obj["keypoints"] = np.array([math.nan if v is None else v for v in raw], dtype=np.float64)
-        except (OverflowError, ValueError, TypeError):
-            pass
-    return obj
+_MISSING = object()
+#: the keys of an entry that anything here reads (other keys of a COCO annotation are not kept)
+ENTRY_KEYS = ("frame", "frame_index", "image_id", "id", "track_id", "score", "bbox", "xyxy")
+_ENTRY_SLOTS = frozenset(ENTRY_KEYS)
+PACK_ROWS = 4096              # entries per block of the packed keypoint store
+
+
+class _Entry:
+    """One annotation as parsed (:class:`_Packer`): its keypoints as a row of a shared float64
+    block, the few keys read later in slots. Reads like the dict it came from (``get``, ``[]``,
+    ``in``) for those keys and ``keypoints``; ``frame`` may be set. About 0.5 kB per entry instead
+    of ~1.5 kB for a dict with its own array (and the Python floats of a long file never all live
+    at once)."""
+
+    __slots__ = ("_block", "_row") + tuple("_" + k for k in ENTRY_KEYS)
+
+    def __init__(self, block: np.ndarray, row: int, obj: dict):
+        self._block, self._row = block, row
+        for k in ENTRY_KEYS:
+            setattr(self, "_" + k, obj.get(k, _MISSING))
+
+    def get(self, key: str, default=None):
+        if key == "keypoints":
+            return self._block[self._row]
+        v = getattr(self, "_" + key) if key in _ENTRY_SLOTS else _MISSING
+        return default if v is _MISSING else v
+
+    def __getitem__(self, key: str):
+        v = self.get(key, _MISSING)
+        if v is _MISSING:
+            raise KeyError(key)
+        return v
+
+    def __setitem__(self, key: str, value) -> None:
+        if key not in _ENTRY_SLOTS:
+            raise KeyError(key)
+        setattr(self, "_" + key, value)
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key, _MISSING) is not _MISSING
+
+
+#: an object with one of these keys is a container (the file's top level), never an entry
+_CONTAINER_KEYS = ("annotations", "images", "tracks", "schema")
+
+
+class _Packer:
+    """``json.loads`` object hook: an entry whose ``keypoints`` is a flat list of 51 numbers /
+    nulls becomes an :class:`_Entry` as soon as it is parsed, its numbers (null -> NaN) packed into
+    float64 blocks of ``PACK_ROWS`` rows, so neither the file's Python floats (32 bytes each) nor a
+    dict and an array per entry all live at once; anything else is left for :func:`_keypoints` to
+    check and report."""
+
+    def __init__(self):
+        self.block: np.ndarray | None = None
+        self.row = PACK_ROWS
+
+    def __call__(self, obj: dict):
+        raw = obj.get("keypoints")
+        if type(raw) is list and len(raw) == 51 and all(v is None or type(v) is float or type(v) is int for v in raw) \
+                and not any(k in obj for k in _CONTAINER_KEYS):
+            try:
+                vals = np.array([math.nan if v is None else v for v in raw], dtype=np.float64)
+            except (OverflowError, ValueError, TypeError):
+                return obj
+            if self.row >= PACK_ROWS:
+                self.block, self.row = np.empty((PACK_ROWS, 51)), 0
+            self.block[self.row] = vals
+            self.row += 1
+            return _Entry(self.block, self.row - 1, obj)
+        return obj
 
 
 def _keypoints(path: Path, where: str, raw) -> np.ndarray:
-    if isinstance(raw, np.ndarray):                # already converted while parsing (_compact)
+    if isinstance(raw, np.ndarray):                # already converted while parsing (_Packer)
         kp = raw.reshape(17, 3)
         kp[~np.isfinite(kp[:, 2]), 2] = 0.0
         return kp
@@ -178,6 +238,14 @@ def _from_result(path: Path, data: dict) -> tuple[dict, int, list[dict]]:
     return meta, src.rotation, entries
 
 
+def _with_frame(a, frame: int):
+    """The entry ``a`` with its frame index set (a parsed :class:`_Entry` in place, a dict copied)."""
+    if isinstance(a, _Entry):
+        a["frame"] = frame
+        return a
+    return {**a, "frame": frame}
+
+
 def _from_coco_dataset(path: Path, data: dict) -> tuple[dict, list[dict]]:
     """A COCO dataset dict ``{images, annotations}`` -> (meta, entries with their frame index)."""
     meta: dict = {}
@@ -198,7 +266,7 @@ def _from_coco_dataset(path: Path, data: dict) -> tuple[dict, list[dict]]:
         if a.get("image_id") not in frame_of:
             raise _bad(path, f"annotation {a.get('id')} refers to image_id {a.get('image_id')!r}, "
                              "which is not in 'images'")
-        entries.append({**a, "frame": frame_of[a["image_id"]]})
+        entries.append(_with_frame(a, frame_of[a["image_id"]]))
     return meta, entries
 
 
@@ -211,12 +279,12 @@ def _from_coco_results(path: Path, data: list | dict) -> tuple[dict, list[dict]]
         data = data["annotations"]
     entries = []
     for i, a in enumerate(data):
-        if not isinstance(a, dict):
+        if not isinstance(a, (dict, _Entry)):
             raise _bad(path, f"entry {i}: expected an object with 'keypoints', found {type(a).__name__}")
         frame = a.get("frame", a.get("frame_index", a.get("image_id")))
         if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
             raise _bad(path, f"entry {i}: expected a non-negative integer 'image_id' or 'frame', found {frame!r}")
-        entries.append({**a, "frame": frame})
+        entries.append(_with_frame(a, frame))
     _one_based_ids(path, meta.get("frame_count"), entries)
     return meta, entries
 
@@ -267,7 +335,7 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
     if not path.is_file():
         raise InputError(f"keypoint file {path} not found; expected a JSON file (see --help)")
     try:
-        data = json.loads(path.read_text(), object_hook=_compact)
+        data = json.loads(path.read_text(), object_hook=_Packer())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _bad(path, f"not valid JSON ({e})") from e
     rotation = 0

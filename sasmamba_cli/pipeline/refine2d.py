@@ -61,45 +61,98 @@ def _bones() -> np.ndarray:
 
 def refine_track(joints_m: np.ndarray, root_m: np.ndarray, kp_px: np.ndarray, camera: Camera,
                  fps: float | None, iterations: int = ITERATIONS,
-                 block: int = BLOCK_FRAMES) -> tuple[np.ndarray, np.ndarray, dict]:
+                 block: int = BLOCK_FRAMES, *, unseen: np.ndarray | None = None,
+                 in_place: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
     """(joints_m, root_m) adjusted toward the 2D; and a report (mean 2D residual in px of the
     confident joints before and after, mean 3D change in mm). ``fps`` (frames per second of the
     track) sets the temporal term's per-frame tolerance; None leaves the term out (frames
-    independent). Solved in blocks of at most ``block`` frames (see the module docstring)."""
+    independent). Solved in blocks of at most ``block`` frames (see the module docstring).
+    ``unseen`` ``(n, 17)`` bool (optional): joints whose 2D is not used (confidence taken as 0,
+    e.g. interpolated ones). Nothing of the track's length is copied beyond the outputs and a few
+    per-frame numbers: every full-length step (confidences, residuals, the change) runs block by
+    block (a track of at most ``block`` frames is one block, as one solve). ``in_place``: the
+    refined 3D is written into ``joints_m`` / ``root_m`` (float arrays) block by block and they
+    are returned, so no second full-length copy exists; each solve still reads the original 3D
+    (the frames of the margin before a block, already overwritten, are kept aside): the same
+    numbers as without it."""
     import torch
 
-    kp = np.asarray(kp_px, dtype=np.float64)
-    conf = np.where(np.all(np.isfinite(kp[..., :2]), -1), np.clip(kp[..., 2], 0, 1), 0.0)
+    n = joints_m.shape[0]
+    block = max(1, int(block))
+    head = [H36M.index(name) for name in HEAD_JOINTS]
     ok_frames = np.isfinite(joints_m).all(axis=(1, 2)) & np.isfinite(root_m).all(axis=1)
-    conf[~ok_frames] = 0.0
-    conf[:, [H36M.index(n) for n in HEAD_JOINTS]] = 0.0     # defined differently by detectors and mocap rigs
+
+    def kp_conf(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """frames lo..hi: the 2D as float64 and each joint's confidence (0 = not used)."""
+        kp = np.asarray(kp_px[lo:hi], dtype=np.float64)
+        conf = np.where(np.all(np.isfinite(kp[..., :2]), -1), np.clip(kp[..., 2], 0, 1), 0.0)
+        if unseen is not None:
+            conf[np.asarray(unseen[lo:hi], bool)] = 0.0
+        conf[~ok_frames[lo:hi]] = 0.0
+        conf[:, head] = 0.0                  # defined differently by detectors and mocap rigs
+        return kp, conf
+
     thorax, pelvis = H36M.index("thorax"), H36M.index("pelvis")
-    torso_2d = np.linalg.norm(kp[:, thorax, :2] - kp[:, pelvis, :2], axis=-1)
-    seen = (conf[:, thorax] > 0) & (conf[:, pelvis] > 0)
+    torso_2d = np.empty(n)
+    seen = np.zeros(n, bool)
+    bones = _bones()
+    bone_len = np.empty((n, len(bones)))
+    for a in range(0, n, block):
+        b = min(a + block, n)
+        kp, conf = kp_conf(a, b)
+        torso_2d[a:b] = np.linalg.norm(kp[:, thorax, :2] - kp[:, pelvis, :2], axis=-1)
+        seen[a:b] = (conf[:, thorax] > 0) & (conf[:, pelvis] > 0)
+        j = np.asarray(joints_m[a:b], np.float64)
+        bone_len[a:b] = np.linalg.norm(j[:, bones[:, 0]] - j[:, bones[:, 1]], axis=-1)
     if not seen.any():
         return joints_m, root_m, {"applied": False, "reason": "no frame with thorax and pelvis in 2D"}
     s_px = TOL_TORSO * float(np.median(torso_2d[seen]))
-    bones = _bones()
-    b_len = torch.as_tensor(np.nanmedian(np.linalg.norm(joints_m[:, bones[:, 0]] - joints_m[:, bones[:, 1]], axis=-1),
-                                         axis=0), dtype=torch.float64)
-    n = joints_m.shape[0]
-    block = max(1, int(block))
-    x, r = np.empty(joints_m.shape), np.empty(root_m.shape)
+    del torso_2d, seen
+    b_len = torch.as_tensor(np.nanmedian(bone_len, axis=0), dtype=torch.float64)
+    del bone_len
+    if in_place:
+        x, r = joints_m, root_m
+    else:       # the outputs keep the inputs' float type (float32 stays float32; float64 in, float64 out)
+        x = np.empty(joints_m.shape, np.result_type(joints_m.dtype, np.float32))
+        r = np.empty(root_m.shape, np.result_type(root_m.dtype, np.float32))
+    tail_j, tail_r, tail_start = np.zeros((0, *joints_m.shape[1:])), np.zeros((0, 3)), 0   # in place: the
+    # original 3D of frames tail_start..a (overwritten, still read by the next solve's margin)
     # the temporal term's reach is about TOL_M / (TOL_RATE_M_S / fps) frames: 6x that, at least MARGIN_FRAMES
     margin = max(MARGIN_FRAMES, int(np.ceil(6 * TOL_M * fps / TOL_RATE_M_S))) if fps else MARGIN_FRAMES
+    res_before, res_after, res_count, moved_sum, moved_count = [], [], 0, [], 0
     for a in range(0, n, block):
         b = min(a + block, n)
         # each block is solved with `margin` frames of its neighbours on both sides and only its own
         # frames kept, so the temporal term sees across the cut (no jump where one block ends)
         lo, hi = max(0, a - margin), min(n, b + margin)
-        xs, rs = _solve(joints_m[lo:hi], root_m[lo:hi], kp[lo:hi], conf[lo:hi], ok_frames[lo:hi], s_px,
-                        b_len, bones, camera, iterations, fps)
-        x[a:b], r[a:b] = xs[a - lo:b - lo], rs[a - lo:b - lo]
-    before = _residual_px(np.nan_to_num(joints_m), np.nan_to_num(root_m), kp, conf, camera)
-    after = _residual_px(x, r, kp, conf, camera)
-    x = np.where(ok_frames[:, None, None], x, joints_m)
-    r = np.where(ok_frames[:, None], r, root_m)
-    moved = float(np.mean(np.linalg.norm(x - joints_m, axis=-1)[ok_frames]) * 1000) if ok_frames.any() else 0.0
+        kp, conf = kp_conf(lo, hi)
+        if in_place:
+            jin = np.concatenate([tail_j[lo - tail_start:], np.asarray(joints_m[a:hi], np.float64)])
+            rin = np.concatenate([tail_r[lo - tail_start:], np.asarray(root_m[a:hi], np.float64)])
+        else:
+            jin, rin = np.asarray(joints_m[lo:hi], np.float64), np.asarray(root_m[lo:hi], np.float64)
+        xs, rs = _solve(jin, rin, kp, conf, ok_frames[lo:hi], s_px, b_len, bones, camera, iterations, fps)
+        xs, rs = xs[a - lo:b - lo], rs[a - lo:b - lo]
+        kp, conf = kp[a - lo:b - lo], conf[a - lo:b - lo]
+        j, rt, ok = jin[a - lo:b - lo], rin[a - lo:b - lo], ok_frames[a:b]
+        if in_place:            # originals of the frames the next solve's margin reaches back to
+            t0 = max(0, b - margin)
+            tail_j = np.concatenate([tail_j, j])[t0 - tail_start:]
+            tail_r = np.concatenate([tail_r, rt])[t0 - tail_start:]
+            tail_start = t0
+        w = conf > 0
+        res_before.append(_residual_sum(np.nan_to_num(j), np.nan_to_num(rt), kp, w, camera))
+        res_after.append(_residual_sum(xs, rs, kp, w, camera))
+        res_count += int(w.sum())
+        xs[~ok] = j[~ok]
+        rs[~ok] = rt[~ok]
+        moved_sum.append(np.linalg.norm(xs - j, axis=-1)[ok].sum())
+        x[a:b], r[a:b] = xs, rs
+        del xs, rs, jin, rin, j, rt
+        moved_count += int(ok.sum()) * joints_m.shape[1]
+    before = float(np.sum(res_before) / max(res_count, 1))
+    after = float(np.sum(res_after) / max(res_count, 1))
+    moved = float(np.sum(moved_sum) / moved_count * 1000) if moved_count else 0.0
     return x, r, {"applied": True, "residual_px_before": round(before, 2), "residual_px_after": round(after, 2),
                   "mean_change_mm": round(moved, 1)}
 
@@ -155,12 +208,13 @@ def _solve(joints_m, root_m, kp, conf, ok_frames, s_px, b_len, bones, camera, it
     return x, r
 
 
-def _residual_px(joints_m, root_m, kp, conf, camera) -> float:
-    """Mean 2D distance (px) between the projection of ``joints_m + root_m`` and the confident
-    keypoints ``kp[..., :2]`` (``conf > 0``), over a track (numpy; no full-length autograd)."""
+def _residual_sum(joints_m, root_m, kp, w, camera) -> float:
+    """Sum of the 2D distances (px) between the projection of ``joints_m + root_m`` and the
+    keypoints ``kp[..., :2]`` where ``w`` (confident joints), over frames of a track (numpy; no
+    autograd): divided by ``w.sum()`` it is the mean residual."""
     p = joints_m + root_m[:, None, :]
     z = np.maximum(p[..., 2], 0.05)
     proj = np.stack([camera.focal_px * p[..., 0] / z + camera.cx, camera.focal_px * p[..., 1] / z + camera.cy], -1)
-    w = conf > 0
     d = np.linalg.norm(proj - np.nan_to_num(kp[..., :2]), axis=-1)
-    return float(d[w].sum() / max(int(w.sum()), 1))
+    return float(d[w].sum())
+

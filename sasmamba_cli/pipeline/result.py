@@ -77,7 +77,7 @@ class TrackResult:
 
     def positions_camera_m(self) -> np.ndarray:
         """(n, 17, 3) absolute joint positions in camera metres (``root_3d_m + joints_3d_m``)."""
-        return np.asarray(self.root_3d_m)[:, None, :] + np.asarray(self.joints_3d_m)
+        return np.asarray(self.root_3d_m, np.float64)[:, None, :] + np.asarray(self.joints_3d_m, np.float64)
 
 
 @dataclass(frozen=True)
@@ -401,16 +401,28 @@ def write_json(r: ClipResult, path: Path, as_dict: dict | None = None) -> Path:
     return path
 
 
+class _Float64:
+    """An array that ``np.savez`` turns into float64 only when it writes it (one full-length copy
+    at a time, not all of them before the first is written)."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.a, dtype or np.float64)
+
+
 def write_npz(r: ClipResult, path: Path) -> Path:
     """NPZ: ``header`` (JSON string), ``track_ids`` (k,), and per track ``track{ID}_{field}``."""
     arrays: dict[str, np.ndarray] = {"header": np.array(json.dumps(r.header)),
                                      "track_ids": np.array([t.track_id for t in r.tracks], dtype=np.int64)}
     for t in r.tracks:
         p = f"track{t.track_id}_"
-        arrays.update({p + "frames": t.frames.astype(np.int64), p + "keypoints_2d": t.keypoints_2d_px,
-                       p + "keypoints_2d_coco": t.keypoints_2d_coco_px, p + "boxes_2d": t.boxes_px,
-                       p + "joints_3d": t.joints_3d_m, p + "root_3d": t.root_3d_m,
-                       p + "confidence": t.confidence, p + "interpolated": t.interpolated.astype(bool),
+        f64 = _Float64
+        arrays.update({p + "frames": t.frames.astype(np.int64), p + "keypoints_2d": f64(t.keypoints_2d_px),
+                       p + "keypoints_2d_coco": f64(t.keypoints_2d_coco_px), p + "boxes_2d": f64(t.boxes_px),
+                       p + "joints_3d": f64(t.joints_3d_m), p + "root_3d": f64(t.root_3d_m),
+                       p + "confidence": f64(t.confidence), p + "interpolated": t.interpolated.astype(bool),
                        p + "scale": np.array(t.scale)})
         for key, mask in (("keypoints_interpolated", t.keypoints_interpolated),
                           ("keypoints_coco_interpolated", t.keypoints_coco_interpolated)):
@@ -438,20 +450,19 @@ def csv_pieces(r: ClipResult, chunk: int | None = None) -> Iterator[str]:
     names = np.array(H36M.names, dtype=object)
     for t in r.tracks:
         n_all, j = len(t.frames), 17
-        joints = np.asarray(t.joints_3d_m, np.float64)
-        kp2d = np.asarray(t.keypoints_2d_px, np.float64)
-        conf = np.asarray(t.confidence, np.float64)
+        joints, kp2d, conf = t.joints_3d_m, t.keypoints_2d_px, t.confidence     # float64 per chunk below
         interp = t.joint_interpolated()
         for a in range(0, n_all, chunk):
             b = min(a + chunk, n_all)
             n = b - a
             frames = np.repeat(np.asarray(t.frames[a:b], np.int64), j)
             root = np.repeat(np.asarray(t.root_3d_m[a:b], np.float64), j, axis=0)     # (n*17, 3)
-            p = joints[a:b].reshape(n * j, 3)
-            k = kp2d[a:b].reshape(n * j, -1)
+            p = np.asarray(joints[a:b], np.float64).reshape(n * j, 3)
+            k = np.asarray(kp2d[a:b], np.float64).reshape(n * j, -1)
             cols = [np.full(n * j, int(t.track_id)), frames, frames / fps, np.tile(np.arange(j), n),
                     np.tile(names, n), p[:, 0], p[:, 1], p[:, 2], root[:, 0], root[:, 1], root[:, 2],
-                    k[:, 0], k[:, 1], conf[a:b].reshape(-1), interp[a:b].reshape(-1).astype(np.int64)]
+                    k[:, 0], k[:, 1], np.asarray(conf[a:b], np.float64).reshape(-1),
+                    interp[a:b].reshape(-1).astype(np.int64)]
             rows = zip(*(c.tolist() for c in cols))
             yield _CSV_NON_FINITE.sub("", "".join(_CSV_ROW % row + "\n" for row in rows))
 

@@ -84,9 +84,34 @@ def metric_scale(joints: np.ndarray, height_m: float) -> float:
     return CHAIN_FRACTION * height_m / chain
 
 
+ROOT_CHUNK = 4096          # frames per block of the per-frame least squares (temporaries ~3 kB per frame)
+
+
 def estimate_root(joints_m: np.ndarray, kp_px: np.ndarray, camera: Camera) -> np.ndarray:
     """Root (pelvis) trajectory ``(T, 3)`` in camera metres from metric root-relative
-    ``joints_m (T, 17, 3)`` and H36M ``kp_px (T, 17, 3)`` x, y, conf (missing: conf 0)."""
+    ``joints_m (T, 17, 3)`` and H36M ``kp_px (T, 17, 3)`` x, y, conf (missing: conf 0). Each
+    frame is its own least-squares problem: they are set up and solved ``ROOT_CHUNK`` frames at a
+    time (the same numbers as all at once, with temporaries that do not grow with ``T``)."""
+    t = joints_m.shape[0]
+    root = np.full((t, 3), np.nan)
+    ok = np.zeros(t, bool)
+    for lo in range(0, t, ROOT_CHUNK):
+        hi = min(lo + ROOT_CHUNK, t)
+        root[lo:hi], ok[lo:hi] = _solve_root(np.asarray(joints_m[lo:hi], np.float64),
+                                             np.asarray(kp_px[lo:hi], np.float64), camera)
+    ok &= np.all(np.isfinite(root), -1)
+    if not ok.any():
+        return np.tile(np.array([0.0, 0.0, 3.0]), (t, 1))  # no usable frame: 3 m straight ahead
+    idx = np.arange(t)
+    for c in range(3):
+        root[~ok, c] = np.interp(idx[~ok], idx[ok], root[ok, c])
+    root[:, 2] = np.maximum(root[:, 2], MIN_DEPTH_M)
+    return root
+
+
+def _solve_root(joints_m: np.ndarray, kp_px: np.ndarray, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`estimate_root`'s per-frame solve for a block of frames: the root ``(t, 3)`` (NaN where
+    fewer than ``MIN_JOINTS`` joints are seen) and that mask ``(t,)``."""
     t = joints_m.shape[0]
     w = np.where((kp_px[..., 2] > 0) & np.all(np.isfinite(kp_px[..., :2]), -1), kp_px[..., 2], 0.0)  # (T, 17)
     u = np.nan_to_num(kp_px[..., 0]) - camera.cx
@@ -107,11 +132,4 @@ def estimate_root(joints_m: np.ndarray, kp_px: np.ndarray, camera: Camera) -> np
     root = np.full((t, 3), np.nan)
     if ok.any():
         root[ok] = np.linalg.solve(ata[ok], atb[ok][..., None])[..., 0]
-    ok &= np.all(np.isfinite(root), -1)
-    if not ok.any():
-        return np.tile(np.array([0.0, 0.0, 3.0]), (t, 1))  # no usable frame: 3 m straight ahead
-    idx = np.arange(t)
-    for c in range(3):
-        root[~ok, c] = np.interp(idx[~ok], idx[ok], root[ok, c])
-    root[:, 2] = np.maximum(root[:, 2], MIN_DEPTH_M)
-    return root
+    return root, ok

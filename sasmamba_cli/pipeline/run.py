@@ -44,6 +44,7 @@ from .swaps import DEFAULT_PENALTY, repair_track, swap_repair_header
 from .track import Track, Tracker, TrackerConfig, select_order, tracks_from_ids
 
 ProgressFn = Callable[[int, int], None]     # (frames done, frames expected or 0)
+STORE_DTYPE = np.float32                    # a result's COCO 2D while the pipeline holds it
 
 
 @dataclass(frozen=True)
@@ -396,9 +397,15 @@ class LiftPipeline:
                 LiftOptions(overlap=s.overlap, flip_tta=s.flip_tta, batch_size=s.lift_batch,
                             resample=s.resample, threads=self._lift_threads(), upright=s.upright))
             del kp_in
+        memtrace.release_free_memory()        # the lift's freed buffers
         with sw.stage("root"):
             # each track's H36M 2D and lifter output are dropped as soon as its result is made
-            results = [track_result(t, kp_h36m.pop(0), rel.pop(0), s.height_m, camera) for t in tracks]
+            results = []
+            for i, t in enumerate(tracks):
+                results.append(track_result(t, kp_h36m.pop(0), rel.pop(0), s.height_m, camera))
+                # the track keeps the result's float32 COCO 2D (no float64 copy held on)
+                tracks[i] = replace(t, keypoints_px=results[-1].keypoints_2d_coco_px)
+        memtrace.release_free_memory()
         refine_block = {"enabled": bool(s.refine_2d), "tracks": []}
         if s.refine_2d:
             with sw.stage("refine_2d"), memtrace.large_blocks_mapped():
@@ -435,7 +442,13 @@ def track_result(t: Track, kp: np.ndarray, rel: np.ndarray, height_m: float, cam
     """One track's result before refinement and smoothing: the lifter's root-relative output ``rel
     (n, 17, 3)`` (model units) scaled to metres by the body-height prior, the root trajectory from
     it and the H36M 2D ``kp (n, 17, 3)`` px + confidence (:mod:`.root`), and the track's 2D and
-    masks (missing H36M 2D: NaN coordinates)."""
+    masks (missing H36M 2D: NaN coordinates). ``confidence`` is a view of the H36M 2D's third
+    channel (the same numbers; not a second full-length array). The detector's COCO 2D, which no
+    later stage computes with, is stored as ``STORE_DTYPE`` (float32: half its memory from here
+    to the writers, which write float64 / rounded text; at most ~6e-5 px off at 1,000 px); the
+    H36M 2D and the 3D, which the refinement and smoothing read, stay float64 (a float32 H36M 2D
+    moves the refinement's L-BFGS path by up to ~2e-5 m on a short track), and so do the boxes
+    (their 0.1 px JSON rounding sits on ties for many padded keypoint boxes)."""
     scale = metric_scale(rel, height_m)
     joints_m = rel * scale
     root = estimate_root(joints_m, kp, camera)
@@ -443,8 +456,8 @@ def track_result(t: Track, kp: np.ndarray, rel: np.ndarray, height_m: float, cam
     kp_out[kp_out[..., 2] <= 0, :2] = np.nan
     return TrackResult(
         track_id=t.track_id, frames=t.frames, keypoints_2d_px=kp_out,
-        keypoints_2d_coco_px=t.keypoints_px, boxes_px=t.boxes_px, joints_3d_m=joints_m,
-        root_3d_m=root, confidence=kp[..., 2].copy(), interpolated=~t.detected, scale=scale,
+        keypoints_2d_coco_px=np.asarray(t.keypoints_px, STORE_DTYPE), boxes_px=t.boxes_px,
+        joints_3d_m=joints_m, root_3d_m=root, confidence=kp_out[..., 2], interpolated=~t.detected, scale=scale,
         keypoints_interpolated=h36m_mask(t.joint_interpolated) | ~t.detected[:, None],
         keypoints_coco_interpolated=np.asarray(t.joint_interpolated, bool) | ~t.detected[:, None])
 
@@ -489,41 +502,50 @@ def finish_tracks(tracks: list[Track], settings: LiftSettings, fps: float,
 def repair_swaps(tracks: list[Track], enabled: bool) -> tuple[list[Track], dict]:
     """Every track's 2D with short left/right label swaps repaired (:mod:`.swaps`; unchanged when
     not ``enabled``), and the result's top-level ``swap_repair`` block (frames swapped per track
-    and joint pair)."""
+    and joint pair). The list is updated in place (and returned)."""
     if not enabled:
         return tracks, swap_repair_header(False, DEFAULT_PENALTY, [])
-    out, reports = [], []
-    for t in tracks:
+    reports = []
+    for i, t in enumerate(tracks):
         fixed, report = repair_track(t)
-        out.append(fixed)
+        tracks[i] = fixed                 # in place: the caller's list no longer holds the unrepaired 2D
         reports.append({"track_id": int(t.track_id), **report.as_dict()})
-    return out, swap_repair_header(True, DEFAULT_PENALTY, reports)
+    return tracks, swap_repair_header(True, DEFAULT_PENALTY, reports)
 
 
 def refine_results(tracks: list[TrackResult], camera, fps: float) -> tuple[list[TrackResult], list[dict]]:
     """Every track's 3D adjusted to reproject onto its confident 2D (:mod:`.refine2d`; ``fps`` of
     the tracks' frames sets its temporal term), and a report per track (2D residual before and
-    after, mean change)."""
+    after, mean change). The list is updated in place (and returned), so each track's old 3D is
+    freed as soon as its refined 3D is made."""
     from .refine2d import refine_track
 
-    out, reports = [], []
-    for t in tracks:
-        kp = np.concatenate([np.nan_to_num(t.keypoints_2d_px[..., :2], nan=0.0), t.confidence[..., None]], -1)
-        kp[~np.isfinite(t.keypoints_2d_px[..., :2]).all(-1) | t.joint_interpolated(), 2] = 0.0   # seen 2D only
-        joints, root, report = refine_track(t.joints_3d_m, t.root_3d_m, kp, camera, fps)
-        out.append(replace(t, joints_3d_m=joints, root_3d_m=root))
+    reports = []
+    for i, t in enumerate(tracks):
+        # the 2D seen (finite, confidence > 0, not interpolated) is used; refine_track reads the
+        # confidences from the H36M 2D's third channel (track_result: equal to t.confidence)
+        kp = t.keypoints_2d_px if np.array_equal(t.keypoints_2d_px[..., 2], t.confidence) else \
+            np.concatenate([t.keypoints_2d_px[..., :2], t.confidence[..., None]], -1)
+        # in place: the result's own 3D (made by track_result, nothing else holds it) is overwritten
+        joints, root, report = refine_track(t.joints_3d_m, t.root_3d_m, kp, camera, fps,
+                                            unseen=t.joint_interpolated(), in_place=True)
+        del kp
+        tracks[i] = t = replace(t, joints_3d_m=joints, root_3d_m=root)
+        del joints, root
         reports.append({"track_id": int(t.track_id), **report})
-    return out, reports
+    return tracks, reports
 
 
 def smooth_results(tracks: list[TrackResult], fps: float, spec_text: str) -> tuple[list[TrackResult], dict]:
     """Every track's ``joints_3d_m`` and ``root_3d_m`` filtered over time at ``fps``
     (:func:`.smooth.smooth_track`), and the result's top-level ``smoothing`` block (filter,
-    parameters, per-track jitter in mm/s^2 before and after)."""
+    parameters, per-track jitter in mm/s^2 before and after). The list is updated in place (and
+    returned), so each track's unsmoothed 3D is freed as soon as its smoothed 3D is made."""
     spec = parse_smooth(spec_text)
-    out, reports = [], []
-    for t in tracks:
+    reports = []
+    for i, t in enumerate(tracks):
         joints, root, report = smooth_track(t.joints_3d_m, t.root_3d_m, fps, spec)
-        out.append(replace(t, joints_3d_m=joints, root_3d_m=root))
+        tracks[i] = t = replace(t, joints_3d_m=joints, root_3d_m=root)
+        del joints, root
         reports.append({"track_id": int(t.track_id), **report})
-    return out, smoothing_header(spec, fps, reports)
+    return tracks, smoothing_header(spec, fps, reports)

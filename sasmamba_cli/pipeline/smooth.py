@@ -256,20 +256,39 @@ def _fill_gaps(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cols.reshape(x.shape), bad
 
 
+#: filters run one point at a time on (n, J, 3) (bit-identical to the whole array; savgol's edge fits
+#: are not, oneeuro's Python loop over time would run once per joint)
+PER_POINT = ("butterworth",)
+
+
 def apply_smoothing(x_m: np.ndarray, fps: float, spec: SmoothSpec) -> np.ndarray:
     """Filter ``x_m (n, ..., 3)`` metres at ``fps`` over time with ``spec``; same shape, NaN where
-    the input was non-finite (and nowhere else)."""
+    the input was non-finite (and nowhere else). The filters in :data:`PER_POINT` (the default
+    Butterworth) filter an ``(n, J, 3)`` input one joint at a time into the output: the same
+    numbers to the bit, with temporaries of one joint's length instead of the whole track's."""
     if not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"smoothing: expected a positive frame rate, found fps={fps}")
-    x = np.asarray(x_m, np.float64)
+    x = np.asarray(x_m)
+    dtype = np.float32 if x.dtype == np.float32 else np.float64     # computed in float64, float32 kept
     if spec.name == "none" or x.shape[0] == 0:
-        return x.copy()
+        return np.array(x, dtype)
+    if x.ndim < 3 or spec.name not in PER_POINT:
+        return _apply_one(np.asarray(x, np.float64), float(fps), spec, x.shape).astype(dtype, copy=False)
+    out = np.empty(x.shape, dtype)
+    for j in np.ndindex(*x.shape[1:-1]):
+        sl = (slice(None), *j)
+        out[sl] = _apply_one(np.asarray(x[sl], np.float64), float(fps), spec, x.shape)
+    return out
+
+
+def _apply_one(x: np.ndarray, fps: float, spec: SmoothSpec, shape: tuple) -> np.ndarray:
+    """:func:`apply_smoothing` of one point's (or a few points') samples ``x (n, ..., 3)``."""
     filled, bad = _fill_gaps(x)
-    out = FILTERS[spec.name].fn(filled, float(fps), **spec.kwargs)
+    out = FILTERS[spec.name].fn(filled, fps, **spec.kwargs)
     out = np.where(bad, np.nan, out)
     if not np.all(np.isfinite(out[~bad])):
         raise RuntimeError(f"smoothing {spec} produced non-finite values from finite input "
-                           f"(shape {x.shape}, fps {fps}); please report this")
+                           f"(shape {shape}, fps {fps}); please report this")
     return out
 
 
@@ -279,20 +298,41 @@ def warm_up(spec: SmoothSpec) -> None:
     apply_smoothing(np.zeros((64, 1, 3)), 30.0, spec)
 
 
+def _per_point(x: np.ndarray, fn) -> np.ndarray:
+    """``fn`` of each point's samples ``x[:, j] (n, 3)`` of ``x (n, ..., 3)``, stacked as ``(m, ...)``
+    float64 (``fn`` -> ``(m,)``): one point at a time, so no temporary holds the whole track."""
+    if x.ndim < 3:
+        return fn(np.asarray(x, np.float64))
+    out = None
+    for j in np.ndindex(*x.shape[1:-1]):
+        v = fn(np.asarray(x[(slice(None), *j)], np.float64))
+        if out is None:
+            out = np.empty((v.shape[0], *x.shape[1:-1]), np.float64)
+        out[(slice(None), *j)] = v
+    return out
+
+
 def jitter_mm_s2(x_m: np.ndarray, fps: float) -> float | None:
     """Mean acceleration magnitude (mm/s^2) of ``x_m (n, ..., 3)`` metres at ``fps``: the mean
     over frames and points of ``|x[t+1] - 2 x[t] + x[t-1]| * fps**2``; None below 3 frames or
     when no finite value exists."""
-    x = np.asarray(x_m, np.float64)
+    x = np.asarray(x_m)
     if x.shape[0] < 3:
         return None
-    acc = np.linalg.norm(np.diff(x, n=2, axis=0), axis=-1) * fps ** 2 * M_TO_MM
+    acc = _per_point(x, lambda p: np.linalg.norm(np.diff(p, n=2, axis=0), axis=-1) * fps ** 2 * M_TO_MM)
     acc = acc[np.isfinite(acc)]
     return float(acc.mean()) if acc.size else None
 
 
 def _mean_change_mm(a: np.ndarray, b: np.ndarray) -> float | None:
-    d = np.linalg.norm(a - b, axis=-1) * M_TO_MM
+    b = np.asarray(b)
+    if a.ndim >= 3 and a.shape == b.shape:
+        d = np.empty(a.shape[:-1], np.float64)
+        for j in np.ndindex(*a.shape[1:-1]):
+            sl = (slice(None), *j)
+            d[sl] = np.linalg.norm(np.asarray(a[sl], np.float64) - np.asarray(b[sl], np.float64), axis=-1) * M_TO_MM
+    else:
+        d = np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64), axis=-1) * M_TO_MM
     d = d[np.isfinite(d)]
     return float(d.mean()) if d.size else None
 
