@@ -73,7 +73,8 @@ def summary_rows(m: dict, label: str, torso_px: float) -> list[str]:
     for k, (g, joints) in enumerate(GROUPS.items()):
         j = list(joints)
         qi = c["inlier"][g]
-        rows.append(f"| {label} | {g} | {np.sqrt((sp[j] ** 2).sum(-1)).mean():.3f} ({np.sqrt((sp[j] ** 2).sum(-1)).mean() * torso_px:.1f} px) "
+        spread = np.sqrt((sp[j] ** 2).sum(-1)).mean()
+        rows.append(f"| {label} | {g} | {spread:.3f} ({spread * torso_px:.1f} px) "
                     f"| {np.linalg.norm(b[j], axis=-1).mean():.3f} | {o['rate_slow'][k]:.3f} / {o['rate_fast'][k]:.3f} "
                     f"| {ms['rate'][k]:.3f} | {qi[2]:.2f} / {qi[10]:.2f} / {qi[18]:.2f} |")
     return rows
@@ -211,7 +212,8 @@ def main() -> int:
           f"{model['outlier']['fast_speed']:.2f} torso/s, the 80th percentile of her joint speeds); "
           "conf = the detector's score quantiles 10 / 50 / 90 % of inliers.",
           "- Rows `resampled`: detections drawn from the fitted table on the same reference 2D, smoothed (each view at "
-          "30 fps, played back and forth to 1,000 frames, 2 draws per view), each draw fitted again, the fits averaged: the sampler reproduces the fit. Rows `hand-set`: the former "
+          "30 fps, played back and forth to 1,000 frames, 2 draws per view), each draw fitted again, the fits "
+          "averaged: the sampler reproduces the fit. Rows `hand-set`: the former "
           "hand-set noise model (`VirtualConfig()` defaults) fitted the same way (same sequences, 1088 x 1920 image).",
           f"- Temporal model: AR(1) with lag-one correlation {model['rho']:.2f} at {model['fps']:g} fps (the decay of "
           "the error's autocorrelation over 4 lags, which the reference's own per-frame noise does not change) "
