@@ -175,10 +175,10 @@ def main() -> int:
     for cam in CAMS:
         f = L.video(a.realval / f"{cam}.mp4", a.work / f"yolo_{cam}.json")
         seqs.append(her_detections(a.realval, cam, json.loads(f.read_text())))
+    what = f"{len(seqs)} x {len(seqs[0][0])} frames at {seqs[0][2]:g} fps"
     model = fit_error_model(seqs, name="yolo11n-pose",
-                            source="realval cam01 + cam02 (the woman, 2 x 100 frames at 60 fps): the default "
-                                   "detector stage's COCO 2D against the four-view reference reprojected; "
-                                   "benchmarks/fit_2d_errors.py")
+                            source=f"realval cam01 + cam02 (the woman, {what}): the default detector stage's "
+                                   "COCO 2D against the four-view reference reprojected; benchmarks/fit_2d_errors.py")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = a.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(model, indent=1) + "\n")
@@ -207,13 +207,16 @@ def main() -> int:
           f"- Table: `{a.out.relative_to(ROOT) if a.out.is_relative_to(ROOT) else a.out}` "
           "(`VirtualConfig(error_model=\"yolo11n-pose\")` samples it in training).",
           "- Units: torso lengths (mean shoulder-to-hip distance); spread = robust std of the error vector "
-          "about the joint's offset; offset = |median error|; gross = Mahalanobis distance > "
+          "about each view's own offset; offset = root mean square over the views of each one's median error; "
+          "gross = Mahalanobis distance > "
           f"{model['outlier']['z']:.0f} spreads, rate on slow / fast joints (fast: over "
           f"{model['outlier']['fast_speed']:.2f} torso/s, the 80th percentile of her joint speeds); "
-          "conf = the detector's score quantiles 10 / 50 / 90 % of inliers.",
+          "conf = the detector's score quantiles 10 / 50 / 90 % of inliers. Rates are pulled toward the pooled "
+          "rate by 10 pseudo-counts (the raw counts are in the table).",
           "- Rows `resampled`: detections drawn from the fitted table on the same reference 2D, smoothed (each view at "
           "30 fps, played back and forth to 1,000 frames, 2 draws per view), each draw fitted again, the fits "
-          "averaged: the sampler reproduces the fit. Rows `hand-set`: the former "
+          "averaged: the sampler reproduces the fit, except the gross-error rates of fast joints where the fit "
+          "rests on few frames (`counts_fast` in the table). Rows `hand-set`: the former "
           "hand-set noise model (`VirtualConfig()` defaults) fitted the same way (same sequences, 1088 x 1920 image).",
           f"- Temporal model: AR(1) with lag-one correlation {model['rho']:.2f} at {model['fps']:g} fps (the decay of "
           "the error's autocorrelation over 4 lags, which the reference's own per-frame noise does not change) "

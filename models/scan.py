@@ -533,10 +533,16 @@ class _NumbaScan(torch.autograd.Function):
     def forward(ctx, u, dt, A, Bm, Cm):
         y, saved = load_numba_kernels().numba_scan_train(u, dt, A, Bm, Cm, threads=torch.get_num_threads())
         ctx.saved = saved
+        ctx.save_for_backward(u, dt, A, Bm, Cm)       # only for autograd's check of in-place edits
         return y
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, dy):
+        ctx.saved_tensors                              # raises if an input was modified in place
+        if ctx.saved is None:
+            raise RuntimeError("the numba scan's backward ran twice (retain_graph): not supported; "
+                               "use backend='sequential' for that")
         grads = load_numba_kernels().numba_scan_backward(ctx.saved, dy, threads=torch.get_num_threads())
         ctx.saved = None
         return grads

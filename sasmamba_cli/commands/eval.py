@@ -45,8 +45,8 @@ def eval_cmd(
         "random pitch.")] = None,
     error_model: Annotated[Optional[str], typer.Option(
         help="Simulate the 2D with this fitted detector error model (a bundled name, e.g. yolo11n-pose, or a "
-        ".json table from benchmarks/fit_2d_errors.py) instead of the hand-set noise model (the default, "
-        "the protocol of docs/results.md).")] = None,
+        ".json table from benchmarks/fit_2d_errors.py) at its fitted size (level 1) instead of the hand-set "
+        "noise model (the default, the protocol of docs/results.md).")] = None,
     upright: Annotated[bool, typer.Option(
         "--upright/--no-upright", help="Lift as `sasmamba lift --upright` does (default, as lift).")] = True,
     refine_2d: Annotated[bool, typer.Option(
@@ -75,6 +75,9 @@ def eval_cmd(
         torch.set_num_threads(threads)
     try:
         specs = tuple(dict.fromkeys(parse_smooth(s) for s in (smooth or ["none"])))
+        if error_model and swap_rate is not None:
+            raise SasmambaError("--swap-rate sets the hand-set noise model's swaps; with --error-model the "
+                                "swaps come from the table: drop one of the two options")
         if error_model:
             from ..training.error_model import load_error_model
             try:
@@ -94,7 +97,9 @@ def eval_cmd(
                        swap_penalty=(DEFAULT_PENALTY if swap_penalty is None else swap_penalty) if fix_swaps else None,
                        virtual=VirtualConfig(**{k: v for k, v in (("swap_p", swap_rate), ("roll_fixed_deg", roll),
                                                                      ("pitch_fixed_deg", pitch),
-                                                                     ("error_model", error_model)) if v is not None}),
+                                                                     ("error_model", error_model),
+                                                                     ("error_model_level", (1.0, 1.0) if error_model
+                                                                      else None)) if v is not None}),
                        upright=upright, refine_2d=refine_2d)
     except SasmambaError as e:
         err.print(f"[red]error:[/] {e}")
@@ -104,7 +109,7 @@ def eval_cmd(
     res.update({"weights": _portable(wpath), "weights_sha256": meta.get("weights_sha256"), "arch": meta.get("arch"),
                 "params": sum(p.numel() for p in model.parameters()), "part": part,
                 "data": [Path(p).name for p in data], "roll_deg": roll, "pitch_deg": pitch, "upright": upright,
-                "error_model": error_model,
+                "error_model": error_model, "error_model_level": 1.0 if error_model else None,
                 "refine_2d": refine_2d})
     if emit_json(res, out, as_json):
         return

@@ -15,15 +15,17 @@ Units and frames
   the mid-shoulder, ``side`` is ``up`` turned 90 degrees clockwise on screen (screen right for an
   upright person). A detector's systematic error follows the body, not the image axes, so the
   table holds for a rolled camera or a lying person too.
-* Rates are per joint and frame at the table's ``fps`` (30, the lifter's frame rate); a fit at
-  another frame rate converts the temporal terms (episode lengths, autocorrelation) to it.
+* Rates are per joint and frame at the table's ``fps`` (30, the lifter's frame rate); sequences
+  at a whole multiple of it (60, 90, 120 fps) are fitted at that frame ratio (lags and episode
+  lengths in its steps); other rates are refused.
 
 What the table holds (per COCO joint or per joint group, see ``GROUPS``)
 -------------------------------------------------------------------------
-``bias``        (17, 2) median error (side, up), torso units: the detector's systematic offset on
-                that person. The sampler draws each clip's offset with this magnitude and a random
-                sign per axis (one person and detector definitions differ; the size carries over).
-``spread``      (17, 2) robust std (1.4826 MAD) of the error about ``bias``, torso units.
+``bias``        (17, 2) size of the detector's systematic offset (side, up), torso units: the root
+                mean square over the fitted sequences of each one's median error. The sampler draws
+                each clip's offset with this magnitude and a random sign per axis (one person and
+                detector definitions differ; the size carries over).
+``spread``      (17, 2) robust std (1.4826 MAD) of the error about each sequence's own offset.
 ``white``       (17, 2) its frame-to-frame part: the std of the detections' own deviation from a
                 local quadratic fit over ``JITTER_S`` (no reference needed, so the reference's own
                 noise is not in it), at most 95 % of ``spread``.
@@ -64,7 +66,8 @@ PAIRS = {"eye": (1, 2), "ear": (3, 4), "shoulder": (5, 6), "elbow": (7, 8), "wri
 QUANTILES = np.linspace(0.0, 1.0, 21)
 OUTLIER_Z = 5.0          # Mahalanobis distance (in spreads) beyond which an error is gross
 SWAP_GAIN = 0.5          # a pair is swapped when the swapped match costs under half the direct one
-SMOOTHING = 50.0         # pseudo-counts that pull a group's rate toward the pooled rate
+SMOOTHING = 10.0         # pseudo-counts that pull a group's rate toward the pooled rate (the raw
+                         # counts are kept in the table beside each smoothed rate)
 FORMAT = "sasmamba-2d-error-model"
 
 
@@ -84,6 +87,7 @@ def body_frame(ref_px: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                                  np.linalg.norm(ref[:, 6] - ref[:, 12], axis=-1)]), axis=0)
     med = np.nanmedian(torso) if np.isfinite(torso).any() else np.nan
     torso = np.where(np.isfinite(torso) & (torso > 1e-6), torso, med)
+    torso = np.maximum(torso, 0.5 * med)              # a torso seen end-on does not shrink the noise scale
     up = (ref[:, 5] + ref[:, 6]) / 2 - (ref[:, 11] + ref[:, 12]) / 2
     n = np.linalg.norm(up, axis=-1, keepdims=True)
     ok = np.isfinite(n) & (n > 1e-6)
@@ -155,7 +159,7 @@ def fit_error_model(seqs, fps_out: float = 30.0, name: str = "", source: str = "
     group = _group_of()
     n_groups = len(GROUPS)
     errs, detected, valid, speeds, confs, swapped, series = [], [], [], [], [], [], []
-    lags, wins = [], []
+    lags, wins, offsets = [], [], []
     for det, ref, fps in seqs:
         det = np.asarray(det, np.float64)
         ref = np.asarray(ref, np.float64)
@@ -176,13 +180,30 @@ def fit_error_model(seqs, fps_out: float = 30.0, name: str = "", source: str = "
             hit = both & (swap < SWAP_GAIN * keep) & (keep > 0.15 * torso)
             sw[:, l] |= hit
             sw[:, r] |= hit
+        ratio = fps / fps_out
+        if round(ratio) < 1 or abs(ratio - round(ratio)) > 0.05 * ratio:
+            raise ValueError(f"expected sequences at a whole multiple of {fps_out:g} fps (the temporal terms are "
+                             f"converted by the frame ratio), found {fps:g} fps")
+        # each sequence's own offset (one person, one view) comes out here: what is left is the
+        # error about it; the offsets' size across sequences is what the table keeps
+        ok_e = det_ok & ok_ref & ~sw
+        b_s = np.stack([np.median(e[ok_e[:, j], j], axis=0) if ok_e[:, j].sum() >= 5 else np.full(2, np.nan)
+                        for j in range(17)])
+        offsets.append((b_s, ok_e.sum(0)))
+        e = e - np.nan_to_num(b_s)
         wins.append((_own_residual(det, torso, up, side, fps), fps))
         sp = np.full(det.shape[:2], np.nan)
-        if len(ref) >= 3:
-            sp[1:-1] = np.linalg.norm(ref[2:] - ref[:-2], axis=-1) * fps / 2 / torso[1:-1, None]
+        if len(ref) >= 3:                 # speeds of the smoothed reference (its own noise is not motion)
+            from scipy.signal import savgol_filter
+
+            filled = np.where(np.isfinite(ref), ref, np.nanmedian(ref, axis=0))
+            win = len(_residual_filter(fps))
+            sm = savgol_filter(filled, win, 2, axis=0) if len(ref) > win else filled
+            sp[1:-1] = np.linalg.norm(sm[2:] - sm[:-2], axis=-1) * fps / 2 / torso[1:-1, None]
+            sp[~ok_ref] = np.nan
         errs.append(e), detected.append(det_ok), valid.append(ok_ref), speeds.append(sp)
         confs.append(np.where(det_ok, det[..., 2], 0.0)), swapped.append(sw)
-        series.append((e, det_ok & ok_ref & ~sw))
+        series.append((e, ok_e))
         lags.append(max(1, int(round(fps / fps_out))))
         del d
     e = np.concatenate(errs)
@@ -193,8 +214,11 @@ def fit_error_model(seqs, fps_out: float = 30.0, name: str = "", source: str = "
         raise ValueError(f"too few usable joint-frames to fit an error model: at least 20 per joint "
                          f"expected, found {int(use.sum(0).min())} for "
                          f"{COCO.names[int(use.sum(0).argmin())]}")
-    bias = np.stack([np.median(e[use[:, j], j], axis=0) for j in range(17)])
-    res = e - bias
+    # offset size: the root mean square of the sequences' own offsets (weighted by frames)
+    bs = np.stack([b for b, _ in offsets])                                   # (S, 17, 2)
+    ws = np.stack([n for _, n in offsets]).astype(np.float64)[..., None] * np.isfinite(bs)
+    bias = np.sqrt((np.nan_to_num(bs) ** 2 * ws).sum(0) / np.maximum(ws.sum(0), 1.0))
+    res = e                                                                  # already about each offset
     spread = np.stack([1.4826 * np.median(np.abs(res[use[:, j], j]), axis=0) for j in range(17)])
     spread = np.maximum(spread, 1e-4)
     z = np.sqrt(((res / spread) ** 2).sum(-1))
@@ -209,7 +233,7 @@ def fit_error_model(seqs, fps_out: float = 30.0, name: str = "", source: str = "
     num = np.zeros(ACF_LAGS)
     den = np.zeros(ACF_LAGS)
     for (es, ms), lag in zip(series, lags):
-        r = es - bias
+        r = es
         good = ms & (np.sqrt(((r / spread) ** 2).sum(-1)) <= OUTLIER_Z)
         for k in range(1, ACF_LAGS + 1):
             sh = k * lag
@@ -227,15 +251,16 @@ def fit_error_model(seqs, fps_out: float = 30.0, name: str = "", source: str = "
         rho = float(np.clip(np.exp(slope), 0.0, 0.98))
     else:
         rho = float(np.clip(acf[0], 0.0, 0.98))
-    v_spread = float((spread ** 2).sum())
     parts = []                                       # (measured residual / spread variance, taps, lag, n)
     for (own, fps), lag in zip(wins, lags):
         ok = np.isfinite(own).all(-1) & ~(np.nan_to_num(np.sqrt(((own / spread) ** 2).sum(-1))) > OUTLIER_Z)
         if ok.sum() >= 20:
             # robust (1.4826 MAD): a gross error leaks into its neighbours' local fits
-            v = np.array([(1.4826 * np.median(np.abs(own[ok[:, j], j]), axis=0)) ** 2 if ok[:, j].any()
-                          else spread[j] ** 2 for j in range(17)])
-            parts.append((float(v.sum()) / v_spread, _residual_filter(fps), lag, int(ok.sum())))
+            have = np.array([ok[:, j].sum() >= 10 for j in range(17)])     # joints measured here only
+            v = np.array([(1.4826 * np.median(np.abs(own[ok[:, j], j]), axis=0)) ** 2 if have[j] else np.zeros(2)
+                          for j in range(17)])
+            parts.append((float(v[have].sum()) / float((spread[have] ** 2).sum()), _residual_filter(fps), lag,
+                          int(ok.sum())))
     white_share, best = 0.0, np.inf
     for f in np.linspace(0.0, 0.95, 96) if parts else []:
         miss = 0.0
@@ -287,7 +312,7 @@ def fit_error_model(seqs, fps_out: float = 30.0, name: str = "", source: str = "
         "units": "torso lengths (mean shoulder-to-hip distance of the reference); axes (side, up)",
         "bias": np.round(bias, 5).tolist(), "spread": np.round(spread, 5).tolist(),
         "white": np.round(white, 5).tolist(), "rho": round(rho, 4),
-        "outlier": {"z": OUTLIER_Z, "fast_speed": round(fast_speed, 4),
+        "outlier": {"z": OUTLIER_Z, "fast_speed": round(fast_speed, 4) if np.isfinite(fast_speed) else None,
                     "rate_slow": np.round(_rate(k_slow, n_slow), 6).tolist(),
                     "rate_fast": np.round(_rate(k_fast, n_fast), 6).tolist(),
                     "counts_slow": [k_slow.tolist(), n_slow.tolist()],
@@ -325,6 +350,9 @@ def load_error_model(name: str) -> dict:
     model = json.loads(text)
     if model.get("format") != FORMAT:
         raise ValueError(f"{name}: expected a {FORMAT!r} table, found format {model.get('format')!r}")
+    missing = [k for k in ("fps", "bias", "spread", "rho", "outlier", "missing", "swap", "conf") if k not in model]
+    if missing:
+        raise ValueError(f"{name}: the table lacks {missing}; refit it with benchmarks/fit_2d_errors.py")
     return model
 
 
@@ -334,11 +362,13 @@ def _episodes(rate: np.ndarray, mean_len: float, rng: np.random.Generator) -> np
     frame is covered with probability ``1 - exp(-q mean_len) = rate``. ``rate``: ``(T, K)``."""
     rate = np.clip(np.asarray(rate, np.float64), 0.0, 0.95)
     T, K = rate.shape
-    start = rng.random((T, K)) < np.clip(-np.log1p(-rate) / max(mean_len, 1.0), 0.0, 1.0)
-    out = np.zeros((T, K), bool)
+    burn = int(np.ceil(5 * max(mean_len, 1.0)))        # episodes already running at frame 0
+    rate = np.concatenate([np.repeat(rate[:1], burn, 0), rate])
+    start = rng.random((T + burn, K)) < np.clip(-np.log1p(-rate) / max(mean_len, 1.0), 0.0, 1.0)
+    out = np.zeros((T + burn, K), bool)
     for t, k in zip(*np.nonzero(start)):
         out[t:t + int(rng.geometric(1.0 / max(mean_len, 1.0))), k] = True
-    return out
+    return out[burn:]
 
 
 def sample_detections(coco_px: np.ndarray, rng: np.random.Generator, model: dict,
@@ -368,7 +398,8 @@ def sample_detections(coco_px: np.ndarray, rng: np.random.Generator, model: dict
     speed = np.zeros((T, 17))
     if T >= 3:
         speed[1:-1] = np.linalg.norm(xy[2:] - xy[:-2], axis=-1) * model["fps"] / 2 / torso[1:-1, None]
-    rate = np.where(speed > o["fast_speed"], np.asarray(o["rate_fast"])[group], np.asarray(o["rate_slow"])[group])
+    fast = np.inf if o.get("fast_speed") is None else o["fast_speed"]
+    rate = np.where(speed > fast, np.asarray(o["rate_fast"])[group], np.asarray(o["rate_slow"])[group])
     gross = _episodes(rate, o["mean_len"], rng)
     if gross.any():
         n = int(gross.sum())

@@ -69,7 +69,7 @@ class VirtualConfig:
     conf_ones_p: float = 0.0                 # probability that a clip's detected joints all get conf 1
     # a 2D error model fitted to real detections (training/error_model.py) instead of the
     # hand-set jitter / occlusion / swap model above: a bundled table's name or a JSON path
-    error_model: str | None = None
+    error_model: str | None = None           # (its own swaps replace swap_p's)
     error_model_p: float = 1.0               # share of clips that use it (the others: the hand-set model)
     error_model_level: tuple = (0.7, 1.6)    # per-clip factor on its spatial errors (uniform)
     # pose-space augmentation (training/augment.py), applied first (before the body randomisation
@@ -201,7 +201,7 @@ def detector_noise(coco_px: np.ndarray, width: int, height: int, rng: np.random.
                    cfg: VirtualConfig) -> np.ndarray:
     """Clean COCO pixels ``(T, 17, 2)`` -> noisy detections ``(T, 17, 3)`` (x, y, conf)."""
     T, J, _ = coco_px.shape
-    if cfg.error_model and (cfg.error_model_p >= 1.0 or rng.random() < cfg.error_model_p):
+    if cfg.error_model and cfg.error_model_p > 0 and (cfg.error_model_p >= 1.0 or rng.random() < cfg.error_model_p):
         det = sample_detections(coco_px, rng, load_error_model(cfg.error_model),
                                 level=rng.uniform(*cfg.error_model_level))
         xy, conf = det[..., :2], det[..., 2]
