@@ -127,11 +127,9 @@ def _check_decays(A: torch.Tensor) -> None:
                          f"found max {float(A.max()):.3g}: use the 'ref' or 'sequential' scan for such inputs")
 
 
-def numba_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-               D: torch.Tensor | None, threads: int = 1) -> torch.Tensor:
-    """``y (B, D, L)`` of the S6 scan. Inputs fp32 CPU: ``u, dt (B, D, L)`` (``dt`` after softplus),
-    ``A (D, N)``, ``Bm, Cm (B, G, N, L)``, ``D (D,)`` or None. ``threads`` > 1 splits the channels
-    over that many Python threads (the kernel releases the GIL)."""
+def _scan_inputs(u, dt, A, Bm, Cm, D=None) -> tuple:
+    """Check the scan's shapes and decays, and lay the inputs out for the kernels (fp32 numpy):
+    ``u, dt (B, D, L)``, ``a2 = A log2(e) (D, N)``, ``Bt, Ct (B, G, L, N)``."""
     b, d, length = u.shape
     n, g = A.shape[-1], Bm.shape[1]
     if dt.shape != u.shape or A.shape != (d, n) or Bm.shape != (b, g, n, length) or Cm.shape != Bm.shape \
@@ -145,10 +143,19 @@ def numba_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Ten
     a2 = (A.detach().float() * LOG2E).contiguous().numpy()
     Bt = Bm.detach().float().transpose(2, 3).contiguous().numpy()     # (B, G, L, N)
     Ct = Cm.detach().float().transpose(2, 3).contiguous().numpy()
+    return un, dtn, a2, Bt, Ct
+
+
+def numba_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
+               D: torch.Tensor | None, threads: int = 1) -> torch.Tensor:
+    """``y (B, D, L)`` of the S6 scan. Inputs fp32 CPU: ``u, dt (B, D, L)`` (``dt`` after softplus),
+    ``A (D, N)``, ``Bm, Cm (B, G, N, L)``, ``D (D,)`` or None. ``threads`` > 1 splits the channels
+    over that many Python threads (the kernel releases the GIL)."""
+    b, d, length = u.shape
+    un, dtn, a2, Bt, Ct = _scan_inputs(u, dt, A, Bm, Cm, D)
     Dk = (torch.zeros(d) if D is None else D.detach().float()).contiguous().numpy()
     y = np.empty((b, d, length), np.float32)
-    rows = b * d
-    _over_rows(_scan_rows, (un, dtn, a2, Bt, Ct, Dk, y), rows, threads)
+    _over_rows(_scan_rows, (un, dtn, a2, Bt, Ct, Dk, y), b * d, threads)
     return torch.from_numpy(y)
 
 
@@ -252,18 +259,9 @@ def numba_scan_train(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: tor
     :func:`numba_scan_backward` needs. Inputs fp32 CPU as :func:`numba_scan` (``dt`` after
     softplus, ``A < 0``); nothing here is tracked by autograd (``scan._NumbaScan`` wraps it)."""
     b, d, length = u.shape
-    n, g = A.shape[-1], Bm.shape[1]
-    if dt.shape != u.shape or A.shape != (d, n) or Bm.shape != (b, g, n, length) or Cm.shape != Bm.shape or d % g:
-        raise ValueError(f"expected u, dt (B, D, L), A (D, N), B, C (B, G, N, L) with G dividing D; found "
-                         f"u {tuple(u.shape)}, dt {tuple(dt.shape)}, A {tuple(A.shape)}, B {tuple(Bm.shape)}, "
-                         f"C {tuple(Cm.shape)}")
-    _check_decays(A)
-    un = u.detach().float().contiguous().numpy()
-    dtn = dt.detach().float().contiguous().numpy()
+    n = A.shape[-1]
+    un, dtn, a2, Bt, Ct = _scan_inputs(u, dt, A, Bm, Cm)
     Af = A.detach().float().contiguous().numpy()
-    a2 = (A.detach().float() * LOG2E).contiguous().numpy()
-    Bt = Bm.detach().float().transpose(2, 3).contiguous().numpy()     # (B, G, L, N)
-    Ct = Cm.detach().float().transpose(2, 3).contiguous().numpy()
     # torch, not numpy, allocates the large buffers: numpy asks for transparent huge pages on
     # big arrays, and with the kernel's defrag=madvise that page-faults into compaction stalls
     # (the same forward took 40 ms or 600 ms)

@@ -8,7 +8,7 @@
 #   prepare here:  python scripts/gpu_data.py pack work_data/mocap_all.npz .gpu_carry/mocap_all_i16.npz
 #                  (to resume a run: rm -rf .gpu_carry/run && cp -r runs/sasmamba_s81_ft_real2d_gpu .gpu_carry/run)
 #   run there:     BUDGET=540 bash scripts/gpu_finetune.sh          (carry .gpu_carry)
-#   smoke test here (CPU, a few steps): DEVICE=cpu BUDGET=150 TAIL=60 OUT=/tmp/ft bash scripts/gpu_finetune.sh
+#   smoke test here (CPU, a few steps): DEVICE=cpu BUDGET=150 TAIL=60 OUT=out/ft_smoke bash scripts/gpu_finetune.sh
 set -u
 T0=$SECONDS
 BUDGET=${BUDGET:-540}            # seconds this script may take in all
@@ -16,18 +16,7 @@ TAIL=${TAIL:-120}                # kept for evaluation and packing after trainin
 DEVICE=${DEVICE:-cuda}
 CONFIG=${CONFIG:-configs/sasmamba_s81_ft_real2d_gpu.json}
 RUN=runs/sasmamba_s81_ft_real2d_gpu
-O=${OUT:-${TMPDIR:-/tmp}/gpu_out}
-mkdir -p "$O" work_data runs
-exec > >(tee -a "$O/log.txt") 2>&1
-export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-PP=${TMPDIR:-/tmp}/sasmamba_pp
-mkdir -p $PP
-ln -sfn "$PWD/models" $PP/sasmamba_models
-ln -sfn "$PWD/sasmamba_cli" $PP/sasmamba_cli
-ln -sfn "$PWD/assets" $PP/sasmamba_assets
-export PYTHONPATH=$PP
-PY=${PY:-python3}
-el() { echo "[t=$((SECONDS - T0)) s] $*"; }
+. scripts/gpu_env.sh               # $O (+ log.txt), PYTHONPATH onto the repo, $PY, el
 
 el "machine"
 [ "$DEVICE" = cuda ] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv

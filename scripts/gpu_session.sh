@@ -15,18 +15,8 @@ set -u
 T0=$SECONDS
 BUDGET=${BUDGET:-540}            # seconds this script may take in all
 TAIL=${TAIL:-150}                # kept for eval + benchmarks + packing after training
-O=${OUT:-${TMPDIR:-/tmp}/gpu_out}
-mkdir -p "$O/bench" work_data runs
-exec > >(tee -a "$O/log.txt") 2>&1
-export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-PP=${TMPDIR:-/tmp}/sasmamba_pp
-mkdir -p $PP
-ln -sfn "$PWD/models" $PP/sasmamba_models
-ln -sfn "$PWD/sasmamba_cli" $PP/sasmamba_cli
-ln -sfn "$PWD/assets" $PP/sasmamba_assets
-export PYTHONPATH=$PP
-PY=python3
-el() { echo "[t=$((SECONDS - T0)) s] $*"; }
+. scripts/gpu_env.sh               # $O (+ log.txt), PYTHONPATH onto the repo, $PY, el
+mkdir -p "$O/bench"
 
 el "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
