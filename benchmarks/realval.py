@@ -24,6 +24,7 @@ Scores come from realval's own ``score.py`` (median and mean PA-MPJPE and MPJPE-
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -139,6 +140,18 @@ class Lifter:
 
         r = lift_clip(self.pipeline(weights, **settings), path, keypoints_mode=True)
         return result_to_dict(r)
+
+
+def weights_tag(weights: str | None) -> str:
+    """A file-name tag for results lifted with ``weights`` (cached lifts of different weights must
+    not be taken for each other): empty for the shipped default, else the name or file stem and a
+    short hash of the path."""
+    from sasmamba_cli.weights import DEFAULT_ALIAS, DEFAULT_WEIGHTS_NAME
+
+    if weights in (None, DEFAULT_WEIGHTS_NAME, DEFAULT_ALIAS):
+        return ""
+    stem = "".join(ch if ch.isalnum() else "_" for ch in Path(weights).stem)
+    return f"_{stem}_{hashlib.sha256(str(Path(weights).resolve()).encode()).hexdigest()[:8]}"
 
 
 def score(realval: Path, cam: str, result: dict | None = None, baseline: bool = False) -> dict:
@@ -391,7 +404,8 @@ def main() -> int:
         for label, st in (("no swap repair (video)", {"fix_swaps": False}),
                           ("no edge trim (video)", {"edge_min_visible": 0.0}),
                           ("detector flip (video)", {"det_flip": True})):
-            files = {c: L.video(a.realval / f"{c}.mp4", a.work / f"yolo_{label.split()[1]}_{c}.json", **st) for c in CAMS}
+            files = {c: L.video(a.realval / f"{c}.mp4", a.work / f"yolo_{label.split()[1]}{weights_tag(w0)}_{c}.json",
+                                weights=w0, **st) for c in CAMS}
             add("main", "yolo11n", w0, label, {c: score(a.realval, c, json.loads(files[c].read_text())) for c in CAMS})
         variants = [("defaults", {}), ("no flip TTA", {"flip_tta": False}), ("no upright", {"upright": False}),
                     ("smooth none", {"smooth": "none"}), ("FK-consistent", {"fk_consistent": True}),

@@ -110,3 +110,11 @@ def test_bundled_table_drives_virtual_capture():
     # the hand-set model is still the default and gives lower scores
     s0 = virtual_capture(h36m, coco, np.random.default_rng(0), VirtualConfig())
     assert np.median(s0.coco2d_px[:, 11:13, 2]) < np.median(conf[:, 11:13])
+
+
+def test_runs_do_not_cross_sequences():
+    from sasmamba_cli.training.error_model import _runs
+
+    m = np.array([0, 1, 1, 1, 1, 0, 1], bool)[:, None]       # sequences of 3 and 4 frames: 1 1 | 1 1 0 1
+    assert sorted(_runs(m)) == [1, 4]
+    assert sorted(_runs(m, [3, 4])) == [1, 2, 2]

@@ -96,13 +96,16 @@ def body_frame(ref_px: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return torso, up, side
 
 
-def _runs(mask: np.ndarray) -> list[int]:
-    """Lengths of the True runs along axis 0 of a ``(T, ...)`` bool array (each column alone)."""
+def _runs(mask: np.ndarray, lengths: list[int] | None = None) -> list[int]:
+    """Lengths of the True runs along axis 0 of a ``(T, ...)`` bool array (each column alone).
+    ``lengths``: the frames of each sequence concatenated along axis 0 (they sum to T); a run
+    never continues from one sequence into the next."""
     m = np.asarray(mask, bool).reshape(len(mask), -1)
     out = []
-    for col in m.T:
-        d = np.diff(np.concatenate([[0], col.astype(np.int8), [0]]))
-        out += list(np.flatnonzero(d == -1) - np.flatnonzero(d == 1))
+    for piece in np.split(m, np.cumsum(lengths)[:-1]) if lengths else [m]:
+        for col in piece.T:
+            d = np.diff(np.concatenate([[0], col.astype(np.int8), [0]]))
+            out += list(np.flatnonzero(d == -1) - np.flatnonzero(d == 1))
     return out
 
 
@@ -279,17 +282,18 @@ def fit_error_model(seqs, fps_out: float = 30.0, name: str = "", source: str = "
     n_fast = np.array([(use & fast)[:, group == g].sum() for g in range(n_groups)])
     out_mag = np.linalg.norm(res[outl], axis=-1)          # torso units
     out_z = z[outl]                                       # in spreads (the sampler's unit)
-    out_runs = _runs(outl)
+    seq_len = [len(x) for x in errs]                      # runs stay inside one sequence
+    out_runs = _runs(outl, seq_len)
     # missing joints, where the reference says the joint is there
     k_miss = np.array([(~det_ok & ok_ref)[:, group == g].sum() for g in range(n_groups)])
     n_miss = np.array([ok_ref[:, group == g].sum() for g in range(n_groups)])
-    miss_runs = _runs(~det_ok & ok_ref)
+    miss_runs = _runs(~det_ok & ok_ref, seq_len)
     # swaps per pair
     swap_rate, swap_runs = {}, []
     for key, (l, r) in PAIRS.items():
         both = det_ok[:, l] & det_ok[:, r] & ok_ref[:, l] & ok_ref[:, r]
         swap_rate[key] = [int(sw[:, l][both].sum()), int(both.sum())]
-        swap_runs += _runs(sw[:, l] & both)
+        swap_runs += _runs(sw[:, l] & both, seq_len)
     k_sw = np.array([v[0] for v in swap_rate.values()])
     n_sw = np.array([v[1] for v in swap_rate.values()])
     swap_p = _rate(k_sw, n_sw)
