@@ -22,8 +22,10 @@ in a channels-last row, instead of sampling every channel separately (``grid_sam
 weighting the taps in a second pass.
 
 **Training.** :func:`numba_scan_train` / :func:`numba_scan_backward` are the scan's forward
-(keeping the states) and backward for autograd (``scan._NumbaScan``): the per-step torch scan
-spent ~80 % of a CPU training step in its small per-step ops.
+(keeping every ``CKPT_STEPS``-th state) and backward (recomputing the states between them) for
+autograd (``scan._NumbaScan``): the per-step torch scan spent ~80 % of a CPU training step in its
+small per-step ops, and keeping every state cost more in page faults than recomputing them
+(results/bench_train_step_cpu_ckpt.md).
 
 Every kernel is compiled with ``fastmath`` and ``error_model="numpy"`` (no Python
 ZeroDivisionError check: with it a single division kept the softplus loop scalar, 2.5x slower).
@@ -159,10 +161,16 @@ def numba_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Ten
     return torch.from_numpy(y)
 
 
+#: the training forward keeps the state at the start of every CKPT_STEPS-th step only; the backward
+#: recomputes each stretch's states from it (a stretch's N x CKPT_STEPS floats stay in cache)
+CKPT_STEPS = 32
+
+
 @numba.njit(fastmath=True, nogil=True, cache=True, error_model="numpy")
-def _scan_fwd_rows(u, dt, a2, Bt, Ct, hs, y, r0, r1):  # pragma: no cover - compiled
-    """Training forward: :func:`_scan_rows` without the skip term, keeping every state in
-    ``hs (B, D, L, N)`` for the backward pass. Rows ``r0 .. r1`` of the flattened ``(B * D)``."""
+def _scan_fwd_rows(u, dt, a2, Bt, Ct, hk, kstep, y, r0, r1):  # pragma: no cover - compiled
+    """Training forward: :func:`_scan_rows` without the skip term, keeping the state *before*
+    every ``kstep``-th step in ``hk (B, D, ceil(L / kstep), N)`` (the first is 0) for the backward
+    pass. Rows ``r0 .. r1`` of the flattened ``(B * D)``."""
     d = u.shape[1]
     length = u.shape[2]
     g = Bt.shape[1]
@@ -174,40 +182,53 @@ def _scan_fwd_rows(u, dt, a2, Bt, Ct, hs, y, r0, r1):  # pragma: no cover - comp
         c = r - bi * d
         gi = c // dg
         a = a2[c]
-        hrow = hs[bi, c]
+        hrow = hk[bi, c]
         for k in range(n):
             h[k] = 0.0
+        left = 0                               # steps until the next kept state (no division per step)
+        j = 0
         for t in range(length):
+            if left == 0:
+                hout = hrow[j]
+                for k in range(n):             # stored in a loop of its own: a store into hk in the
+                    hout[k] = h[k]             # loop below kept the exp from vectorising (~10x slower)
+                j += 1
+                left = kstep
+            left -= 1
             dtt = dt[bi, c, t]
             x = dtt * u[bi, c, t]
             Brow = Bt[bi, gi, t]
             Crow = Ct[bi, gi, t]
             acc = np.float32(0.0)
             for k in range(n):
-                hk = _exp2(dtt * a[k]) * h[k] + x * Brow[k]
-                h[k] = hk
-                acc += Crow[k] * hk
-            hout = hrow[t]
-            for k in range(n):             # stored in a loop of its own: in the loop above, the
-                hout[k] = h[k]             # store kept the exp from vectorising (~10x slower)
+                hv = _exp2(dtt * a[k]) * h[k] + x * Brow[k]
+                h[k] = hv
+                acc += Crow[k] * hv
             y[bi, c, t] = acc
 
 
 @numba.njit(fastmath=True, nogil=True, cache=True, error_model="numpy")
-def _scan_bwd_rows(u, dt, a2, A, Bt, Ct, hs, dy, gu, gdt, gA, gB, gC, r0, r1):  # pragma: no cover - compiled
+def _scan_bwd_rows(u, dt, a2, A, Bt, Ct, hk, kstep, dy, gu, gdt, gA, gB, gC, r0, r1):  # pragma: no cover - compiled
     """Training backward of :func:`_scan_fwd_rows`: the adjoint recurrence ``g_t = C_t dy_t +
     exp(dt_{t+1} A) g_{t+1}`` walked backwards with the ``N`` adjoints in registers, every gradient
-    formed on the way. Rows ``r0 .. r1`` of the flattened ``(B * G)`` groups: a row owns its
-    group's ``gB, gC (B, G, L, N)`` (accumulated over the group's channels) and its channels'
-    ``gu, gdt (B, D, L)`` and ``gA (B, D, N)`` (per batch row; the caller sums over B), so no two
-    rows write the same element. ``exp(dt A) h_{t-1}`` is formed from the kept state, not as
-    ``h_t - dt u B`` (which cancels when dt is large)."""
+    formed on the way. The states of each stretch of ``kstep`` steps are first recomputed from the
+    kept one (the forward's arithmetic), with their decays ``exp(dt A)``, into a small buffer.
+    Rows ``r0 .. r1`` of the flattened ``(B * G)`` groups: a row owns its group's ``gB, gC (B, G,
+    L, N)`` (accumulated over the group's channels) and its channels' ``gu, gdt (B, D, L)`` and
+    ``gA (B, D, N)`` (per batch row; the caller sums over B), so no two rows write the same
+    element. ``exp(dt A) h_{t-1}`` is formed from the state, not as ``h_t - dt u B`` (which
+    cancels when dt is large)."""
     d = u.shape[1]
     length = u.shape[2]
     g = Bt.shape[1]
     n = a2.shape[1]
     dg = d // g
+    nk = hk.shape[2]
     carry = np.zeros(n, np.float32)
+    h = np.zeros(n, np.float32)
+    dak = np.zeros(n, np.float32)
+    hbuf = np.zeros((kstep + 1, n), np.float32)      # hbuf[i]: the state before step s + i
+    dbuf = np.zeros((kstep, n), np.float32)          # dbuf[i]: exp(dt A) at step s + i
     for r in range(r0, r1):
         bi = r // g
         gi = r - bi * g
@@ -220,44 +241,65 @@ def _scan_bwd_rows(u, dt, a2, A, Bt, Ct, hs, dy, gu, gdt, gA, gB, gC, r0, r1):  
         for c in range(gi * dg, (gi + 1) * dg):
             a = a2[c]
             al = A[c]
-            hrow = hs[bi, c]
             gArow = gA[bi, c]
             for k in range(n):
                 carry[k] = 0.0
                 gArow[k] = 0.0
-            for t in range(length - 1, -1, -1):
-                dyt = dy[bi, c, t]
-                dtt = dt[bi, c, t]
-                ut = u[bi, c, t]
-                x = dtt * ut
-                Brow = Bt[bi, gi, t]
-                Crow = Ct[bi, gi, t]
-                hnow = hrow[t]
-                hprev = hrow[max(t - 1, 0)]
-                live = np.float32(1.0) if t > 0 else np.float32(0.0)     # h_{-1} = 0 (no branch in the loop)
-                gBt = gBrow[t]
-                gCt = gCrow[t]
-                g_dtu = np.float32(0.0)
-                g_dta = np.float32(0.0)
+            for j in range(nk - 1, -1, -1):
+                s0 = j * kstep
+                s1 = min(s0 + kstep, length)
+                h0 = hk[bi, c, j]
                 for k in range(n):
-                    gk = Crow[k] * dyt + carry[k]
-                    gCt[k] += dyt * hnow[k]
-                    gBt[k] += gk * x
-                    g_dtu += gk * Brow[k]
-                    dak = _exp2(dtt * a[k])
-                    xk = gk * dak * hprev[k] * live
-                    g_dta += xk * al[k]
-                    gArow[k] += xk * dtt
-                    carry[k] = dak * gk
-                gu[bi, c, t] = g_dtu * dtt
-                gdt[bi, c, t] = g_dta + g_dtu * ut
+                    h[k] = h0[k]
+                    hbuf[0, k] = h0[k]
+                for t in range(s0, s1):                  # the stretch's states, as the forward made them
+                    dtt = dt[bi, c, t]
+                    x = dtt * u[bi, c, t]
+                    Brow = Bt[bi, gi, t]
+                    for k in range(n):
+                        e = _exp2(dtt * a[k])
+                        dak[k] = e
+                        h[k] = e * h[k] + x * Brow[k]
+                    i = t - s0
+                    for k in range(n):                   # stores in loops of their own (see the forward)
+                        hbuf[i + 1, k] = h[k]
+                        dbuf[i, k] = dak[k]
+                for t in range(s1 - 1, s0 - 1, -1):
+                    i = t - s0
+                    dyt = dy[bi, c, t]
+                    dtt = dt[bi, c, t]
+                    ut = u[bi, c, t]
+                    x = dtt * ut
+                    Brow = Bt[bi, gi, t]
+                    Crow = Ct[bi, gi, t]
+                    hnow = hbuf[i + 1]
+                    hprev = hbuf[i]                      # h_{-1} = 0: the first kept state
+                    dat = dbuf[i]
+                    gBt = gBrow[t]
+                    gCt = gCrow[t]
+                    g_dtu = np.float32(0.0)
+                    g_dta = np.float32(0.0)
+                    for k in range(n):
+                        gv = Crow[k] * dyt + carry[k]
+                        gCt[k] += dyt * hnow[k]
+                        gBt[k] += gv * x
+                        g_dtu += gv * Brow[k]
+                        xk = gv * dat[k] * hprev[k]
+                        g_dta += xk * al[k]
+                        gArow[k] += xk * dtt
+                        carry[k] = dat[k] * gv
+                    gu[bi, c, t] = g_dtu * dtt
+                    gdt[bi, c, t] = g_dta + g_dtu * ut
 
 
 def numba_scan_train(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                      threads: int = 1) -> tuple[torch.Tensor, tuple]:
     """Training forward of the S6 scan (no skip term): ``y (B, D, L)`` and what
     :func:`numba_scan_backward` needs. Inputs fp32 CPU as :func:`numba_scan` (``dt`` after
-    softplus, ``A < 0``); nothing here is tracked by autograd (``scan._NumbaScan`` wraps it)."""
+    softplus, ``A < 0``); nothing here is tracked by autograd (``scan._NumbaScan`` wraps it).
+    Only every ``CKPT_STEPS``-th state is kept (``B * D * L * N / CKPT_STEPS`` floats): keeping
+    them all (180 MB per call for preset ``s`` at 81 frames, batch 4) cost more in page faults
+    than recomputing them."""
     b, d, length = u.shape
     n = A.shape[-1]
     un, dtn, a2, Bt, Ct = _scan_inputs(u, dt, A, Bm, Cm)
@@ -265,23 +307,23 @@ def numba_scan_train(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: tor
     # torch, not numpy, allocates the large buffers: numpy asks for transparent huge pages on
     # big arrays, and with the kernel's defrag=madvise that page-faults into compaction stalls
     # (the same forward took 40 ms or 600 ms)
-    hs = torch.empty((b, d, length, n)).numpy()
+    hk = torch.empty((b, d, -(-length // CKPT_STEPS), n)).numpy()
     y = np.empty((b, d, length), np.float32)
-    _over_rows(_scan_fwd_rows, (un, dtn, a2, Bt, Ct, hs, y), b * d, threads)
-    return torch.from_numpy(y), (un, dtn, a2, Af, Bt, Ct, hs)
+    _over_rows(_scan_fwd_rows, (un, dtn, a2, Bt, Ct, hk, CKPT_STEPS, y), b * d, threads)
+    return torch.from_numpy(y), (un, dtn, a2, Af, Bt, Ct, hk)
 
 
 def numba_scan_backward(saved: tuple, dy: torch.Tensor, threads: int = 1) -> tuple[torch.Tensor, ...]:
     """Gradients ``(g_u, g_dt, g_A, g_B, g_C)`` of :func:`numba_scan_train`'s output, in its input
     layouts, for the incoming gradient ``dy (B, D, L)``."""
-    un, dtn, a2, Af, Bt, Ct, hs = saved
+    un, dtn, a2, Af, Bt, Ct, hk = saved
     b, d, length = un.shape
     g, n = Bt.shape[1], a2.shape[1]
     dyn = dy.detach().float().contiguous().numpy()
     gu, gdt = torch.empty(un.shape).numpy(), torch.empty(un.shape).numpy()      # torch: see numba_scan_train
     gA = np.empty((b, d, n), np.float32)
     gB, gC = torch.empty((b, g, length, n)).numpy(), torch.empty((b, g, length, n)).numpy()
-    _over_rows(_scan_bwd_rows, (un, dtn, a2, Af, Bt, Ct, hs, dyn, gu, gdt, gA, gB, gC), b * g, threads)
+    _over_rows(_scan_bwd_rows, (un, dtn, a2, Af, Bt, Ct, hk, CKPT_STEPS, dyn, gu, gdt, gA, gB, gC), b * g, threads)
     return (torch.from_numpy(gu), torch.from_numpy(gdt), torch.from_numpy(gA.sum(0)),
             torch.from_numpy(gB).transpose(2, 3), torch.from_numpy(gC).transpose(2, 3))
 

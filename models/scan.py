@@ -525,8 +525,9 @@ def selective_scan_triton(u, delta, A, B, C, D=None, delta_bias=None, delta_soft
 
 
 class _NumbaScan(torch.autograd.Function):
-    """The compiled CPU scan with autograd (training): forward keeps the states ``(B, D, L, N)``,
-    backward walks the adjoint recurrence in the compiled kernel
+    """The compiled CPU scan with autograd (training): forward keeps every
+    ``numba_kernels.CKPT_STEPS``-th state ``(B, D, L / CKPT_STEPS, N)``, backward recomputes the
+    states between them and walks the adjoint recurrence in the compiled kernel
     (:func:`numba_kernels.numba_scan_backward`). Inputs as :class:`_SequentialScan`."""
 
     @staticmethod

@@ -99,6 +99,7 @@ def check(backend, layout=plain, device="cpu", **case):
     dict(),                                   # small, grouped B/C
     dict(g=1, length=5),                      # one group, short
     dict(length=1),                           # a single step
+    dict(b=1, d=4, n=16, length=64, g=2),     # whole stretches of the numba backward's recomputation
     dict(dt_scale=40.0),                      # very large dt: exp(dt A) underflows to 0, no NaN
     dict(b=1, d=4, n=16, length=600, g=4),    # long L (chunked uses several chunks)
     dict(b=16, d=64, n=16, length=20, g=4),   # many lanes: the fused per-step kernel
