@@ -119,6 +119,12 @@ def test_training_augmentations_remap_confidences_and_roll():
     assert np.all(ones.coco2d_px[..., 2][seen] == 1.0)
     g = virtual_capture(h, c, np.random.default_rng(3), VirtualConfig(conf_gamma=(2.0, 2.0)))
     np.testing.assert_allclose(g.coco2d_px[..., 2], base.coco2d_px[..., 2] ** 2, atol=1e-6)
+    # the keypoint threshold acts on the remapped score, as `lift --kp-threshold` does
+    thr = virtual_capture(h, c, np.random.default_rng(3), VirtualConfig(conf_gamma=(2.0, 2.0), kp_threshold=0.5))
+    s2, st = g.coco2d_px[..., 2], thr.coco2d_px[..., 2]
+    assert ((s2 > 0) & (s2 < 0.5)).any()                          # the case occurs in this clip
+    np.testing.assert_array_equal(st, np.where(s2 < 0.5, 0.0, s2))
+    assert np.all(thr.coco2d_px[..., :2][st == 0] == 0.0)         # dropped joints are missing, not kept
     r0 = virtual_capture(h, c, np.random.default_rng(3), VirtualConfig(roll_fixed_deg=0.0))
     r30 = virtual_capture(h, c, np.random.default_rng(3), VirtualConfig(roll_fixed_deg=30.0))
     z = np.deg2rad(30.0)

@@ -67,6 +67,8 @@ class VirtualConfig:
     conf_gamma: tuple = (1.0, 1.0)           # per-clip confidence remap conf ** g, g log-uniform in this
                                              # range (a detector that scales its scores differently)
     conf_ones_p: float = 0.0                 # probability that a clip's detected joints all get conf 1
+    kp_threshold: float = 0.0                # joints whose (remapped) confidence is below this are missing,
+                                             # as `lift --kp-threshold` makes them (0: none dropped)
     # a 2D error model fitted to real detections (training/error_model.py) instead of the
     # hand-set jitter / occlusion / swap model above: a bundled table's name or a JSON path
     error_model: str | None = None           # (its own swaps replace swap_p's)
@@ -239,7 +241,8 @@ def detector_noise(coco_px: np.ndarray, width: int, height: int, rng: np.random.
 def _finish(xy: np.ndarray, conf: np.ndarray, missing: np.ndarray, width: int, height: int,
             rng: np.random.Generator, cfg: VirtualConfig, swap: bool) -> np.ndarray:
     """The steps both noise models share: off-image joints (missing or low confidence), the
-    per-clip confidence remap, the hand-set model's limb swap (``swap``), missing joints zeroed.
+    per-clip confidence remap, the keypoint threshold, the hand-set model's limb swap (``swap``),
+    missing joints zeroed.
     ``xy`` (T, J, 2) px, ``conf`` (T, J), ``missing`` (T, J) bool -> (T, J, 3)."""
     T, J = conf.shape
     off = (xy[..., 0] < 0) | (xy[..., 0] >= width) | (xy[..., 1] < 0) | (xy[..., 1] >= height)
@@ -251,6 +254,8 @@ def _finish(xy: np.ndarray, conf: np.ndarray, missing: np.ndarray, width: int, h
         conf = conf ** g
     if cfg.conf_ones_p and rng.random() < cfg.conf_ones_p:
         conf = np.ones_like(conf)
+    if cfg.kp_threshold > 0:
+        missing = missing | (conf < cfg.kp_threshold)
     # left/right swap of one limb pair for a few frames
     if swap and T and rng.random() < cfg.swap_p:
         pairs = [(7, 8, 9, 10), (13, 14, 15, 16), (9, 10), (15, 16), (11, 12)]
