@@ -222,6 +222,28 @@ def test_evaluate_scores_several_smoothing_specs_from_one_prediction():
 
 
 
+def test_evaluate_pools_camera_draws_as_runs_with_consecutive_seeds():
+    import torch
+    from sasmamba_models import SasMambaLifter, preset
+
+    from sasmamba_cli.mocap.dataset import from_clips
+    from sasmamba_cli.training.evaluate import evaluate
+
+    ds = _tiny_dataset(from_clips)
+    torch.manual_seed(0)
+    model = SasMambaLifter(preset("tiny", max_frames=9)).eval()
+    clips = np.arange(ds.num_clips)
+    both = evaluate(model, ds, clips, 9, 2, seed=3, cameras=2)
+    one = [evaluate(model, ds, clips, 9, 2, seed=s)["flip_tta"]["overall"]["p_mpjpe"] for s in (3, 4)]
+    draws = both["draws"]["flip_tta"]["overall"]["p_mpjpe"]
+    np.testing.assert_allclose(draws, one, rtol=1e-5)
+    assert abs(draws[0] - draws[1]) > 1e-3                       # the second camera is another camera
+    np.testing.assert_allclose(both["flip_tta"]["overall"]["p_mpjpe"], np.mean(one), rtol=1e-5)
+    assert both["clips"] == ds.num_clips and both["cameras"] == 2
+    with pytest.raises(ValueError, match="cameras >= 1"):
+        evaluate(model, ds, clips, 9, 2, cameras=0)
+
+
 def test_evaluate_on_cpu_respects_the_models_batch_limit_and_scores_the_same():
     """``evaluate`` caps windows per CPU forward pass (mirrored copies included) by the model's
     ``cpu_batch_limit()``; the metrics do not depend on the batching."""

@@ -1,7 +1,10 @@
 """Evaluation protocol: held-out clips, seeded virtual cameras, lift's own inference, all metrics.
 
 For every clip of the evaluated part a virtual capture is drawn with a generator seeded by
-``(seed, clip index)``, so every model sees exactly the same 2D input. The clip is lifted by
+``(seed, clip index)``, so every model sees exactly the same 2D input. With ``cameras = K`` each
+clip is seen by K captures, seeded ``(seed + d, clip index)`` for d = 0 .. K-1 (the same draws as
+K runs with seeds ``seed .. seed + K - 1``), pooled as K clips of its group; the per-draw figures
+give the spread that one camera per clip leaves (on a source of a few clips it is several mm). The clip is lifted by
 ``sasmamba lift``'s inference path (:func:`sasmamba_cli.pipeline.lifting.infer_sequences`:
 overlapping windows, cross-faded merge, upright turn), with and without flip test-time augmentation, optionally
 smoothed over time (:mod:`sasmamba_cli.pipeline.smooth`, at the dataset's fps, on the merged
@@ -39,14 +42,16 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
              flip_modes=(False, True), max_frames_per_clip: int | None = None, progress=None,
              batch: int = 64, smooth: tuple[SmoothSpec, ...] = (NO_SMOOTHING,),
              swap_penalty: float | None = None, virtual: VirtualConfig | None = None,
-             upright: bool = True, refine_2d: bool = False) -> dict:
+             upright: bool = True, refine_2d: bool = False, cameras: int = 1) -> dict:
     """Returns ``{"no_tta"|"flip_tta": {"overall": {...}, "per_source": {...}}, "clips": n,
     "smooth": str(smooth[0]), ...}``, the metrics of the first smoothing spec; with several specs
     also ``"by_smooth": {str(spec): {"no_tta": ..., "flip_tta": ...}}`` for each (one forward pass
     serves them all). ``swap_penalty`` (None: off) repairs left/right swaps in the simulated 2D
     first, as ``sasmamba lift --fix-swaps`` does (:mod:`sasmamba_cli.pipeline.swaps`; joints below
     the pipeline's keypoint threshold 0.5 do not count as observations). ``virtual`` replaces the
-    default virtual capture settings (camera and detector noise; same seeds).
+    default virtual capture settings (camera and detector noise; same seeds). ``cameras`` > 1:
+    that many captures per clip, pooled, and ``"draws"``: each draw's own ``overall`` and
+    ``per_source`` metrics (lists over draws, first smoothing spec) for the spread.
 
     Prediction is ``sasmamba lift``'s own path (:func:`sasmamba_cli.pipeline.lifting.infer_sequences`:
     overlapping windows, cross-faded merge, flip TTA, and with ``upright`` the camera-roll turn),
@@ -57,17 +62,19 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
     """
     if not smooth:
         raise ValueError("evaluate: expected at least one smoothing spec (NO_SMOOTHING for none), found none")
+    if cameras < 1:
+        raise ValueError(f"evaluate: expected cameras >= 1, found {cameras}")
     from ..pipeline.lifting import LiftOptions, LoadedLifter, infer_sequences
 
     with_flip = True in flip_modes
     dev = model_device(model)
-    clip_data, kps, sizes, cams = [], [], [], []
-    for k in clips:
-        k = int(k)
+    clip_data, kps, sizes, cams, draw_of = [], [], [], [], []
+    for k, draw in ((int(k), d) for d in range(cameras) for k in clips):
         a, b = int(ds.clip_start[k]), int(ds.clip_start[k + 1])
         if max_frames_per_clip:
             b = min(b, a + max_frames_per_clip)
-        rng = np.random.default_rng([seed, k])
+        rng = np.random.default_rng([seed + draw, k])
+        draw_of.append(draw)
         s = observe(ds, k, np.arange(a, b), rng, virtual)
         kp2d = s.kp2d_px
         if swap_penalty is not None:
@@ -104,8 +111,8 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
                 pred = apply_smoothing(tta if m else plain, float(ds.fps), spec)
                 per_clip[(spec, m)].append(clip_metrics(pred, gt))
         meta.append((str(ds.source[k]), str(ds.group[k]), n))
-    result = {"clips": len(meta), "frames": int(sum(n for *_, n in meta)), "seed": seed, "window": window,
-              "fps": float(ds.fps), "smooth": str(smooth[0])}
+    result = {"clips": len(meta) // cameras, "frames": int(sum(n for *_, n in meta)) // cameras, "seed": seed,
+              "cameras": cameras, "window": window, "fps": float(ds.fps), "smooth": str(smooth[0])}
     by_smooth = {}
     for spec in smooth:
         by_smooth[str(spec)] = {"flip_tta" if m else "no_tta": aggregate(per_clip[(spec, m)], meta)
@@ -113,6 +120,16 @@ def evaluate(model, ds: MocapDataset, clips: np.ndarray, window: int, in_chans: 
     result.update(by_smooth[str(smooth[0])])
     if len(smooth) > 1:
         result["by_smooth"] = by_smooth
+    if cameras > 1:
+        draws = np.array(draw_of)
+        result["draws"] = {}
+        for m in flip_modes:
+            each = [aggregate([c for c, d in zip(per_clip[(smooth[0], m)], draws) if d == i],
+                              [x for x, d in zip(meta, draws) if d == i]) for i in range(cameras)]
+            result["draws"]["flip_tta" if m else "no_tta"] = {
+                "overall": {key: [e["overall"][key] for e in each] for key in each[0]["overall"]},
+                "per_source": {src: {key: [e["per_source"][src][key] for e in each] for key in v if key != "groups"}
+                               for src, v in each[0]["per_source"].items()}}
     return result
 
 
