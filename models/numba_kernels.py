@@ -492,6 +492,76 @@ def deform_conv_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch.T
     return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
+@numba.njit(fastmath=True, nogil=True, cache=True, error_model="numpy")
+def _deform_bwd_rows(xcl, off, wt, gout, gx, goff, gwt, r0, r1):  # pragma: no cover - compiled
+    """Backward of :func:`_deform_rows` for batch rows ``r0 .. r1`` (a batch row owns its
+    ``gx[b]``, ``goff[b]`` and ``gwt[b]``, so rows never write the same element). ``gout (B, H,
+    W, C)`` channels-last; ``gx (B, H, W, C)`` and ``gwt (B, k^2, C)`` zeroed by the caller
+    (accumulated), ``goff (B, 2 k^2, H, W)`` written. A corner with a zero bilinear weight still
+    carries the offset's gradient (the slope of the interpolation), as ``grid_sample``'s does."""
+    height = xcl.shape[1]
+    width = xcl.shape[2]
+    ch = xcl.shape[3]
+    taps = wt.shape[0]
+    k = int(round(math.sqrt(taps)))
+    half = k // 2
+    gw = np.empty(ch, np.float32)
+    for bi in range(r0, r1):
+        for hh in range(height):
+            for ww in range(width):
+                g = gout[bi, hh, ww]
+                for p in range(taps):
+                    py = hh + (p // k - half) + off[bi, 2 * p, hh, ww]
+                    px = ww + (p % k - half) + off[bi, 2 * p + 1, hh, ww]
+                    y0 = int(math.floor(py))
+                    x0 = int(math.floor(px))
+                    ly = np.float32(py - y0)
+                    lx = np.float32(px - x0)
+                    wrow = wt[p]
+                    grow = gwt[bi, p]
+                    for c in range(ch):
+                        gw[c] = g[c] * wrow[c]
+                    gpy = np.float32(0.0)
+                    gpx = np.float32(0.0)
+                    for corner in range(4):
+                        yy = y0 + corner // 2
+                        xx = x0 + corner % 2
+                        if yy < 0 or yy >= height or xx < 0 or xx >= width:
+                            continue
+                        wy = ly if corner // 2 else np.float32(1.0) - ly
+                        wx = lx if corner % 2 else np.float32(1.0) - lx
+                        cw = wy * wx
+                        src = xcl[bi, yy, xx]
+                        gsrc = gx[bi, yy, xx]
+                        dot = np.float32(0.0)
+                        for c in range(ch):
+                            dot += gw[c] * src[c]
+                            gsrc[c] += cw * gw[c]
+                        for c in range(ch):
+                            grow[c] += cw * g[c] * src[c]
+                        gpy += (wx if corner // 2 else -wx) * dot
+                        gpx += (wy if corner % 2 else -wy) * dot
+                    goff[bi, 2 * p, hh, ww] = gpy
+                    goff[bi, 2 * p + 1, hh, ww] = gpx
+
+
+def deform_conv_depthwise_backward(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                                   gout: torch.Tensor, threads: int = 1) -> tuple[torch.Tensor, ...]:
+    """Gradients ``(g_x (B, C, H, W), g_offset (B, 2k^2, H, W), g_weight (C, 1, k, k), g_bias
+    (C,))`` of :func:`deform_conv_depthwise` for the incoming gradient ``gout (B, C, H, W)``."""
+    b, ch, height, width = x.shape
+    taps = weight.shape[-1] * weight.shape[-2]
+    xcl = x.detach().float().permute(0, 2, 3, 1).contiguous().numpy()
+    off = offset.detach().float().contiguous().numpy()
+    wt = weight.detach().float().reshape(ch, -1).t().contiguous().numpy()
+    gcl = gout.detach().float().permute(0, 2, 3, 1).contiguous()
+    gx = torch.zeros((b, height, width, ch))
+    goff = torch.empty(off.shape)
+    gwt = torch.zeros((b, taps, ch))
+    _over_rows(_deform_bwd_rows, (xcl, off, wt, gcl.numpy(), gx.numpy(), goff.numpy(), gwt.numpy()), b, threads)
+    return (gx.permute(0, 3, 1, 2), goff, gwt.sum(0).t().reshape(weight.shape), gcl.sum((0, 1, 2)))
+
+
 def warm_up() -> None:
     """Compile (or load from numba's on-disk cache) every kernel on tiny inputs, so the first lift
     does not pay it inside its timed stages: ~1-3 s the first time on a machine, ~0.3 s cached."""
