@@ -306,7 +306,11 @@ def process_clip(pipeline: LiftPipeline, path: Path, out_dir: Path, stem: str, *
         st = result.header["stats"]
         fk = result.header.get("fk_consistent")
         far = int(st.get("keypoints_out_of_range") or 0)
-        note = (f"{far} keypoints far outside the image were treated as missing" if far else "")
+        det = result.header.get("detector") or {}
+        notes = ([f"{far} keypoints far outside the image were treated as missing"] if far else []) + (
+            [f"scores read as {det['scores']} (--scores {det['scores_asked']} asked)"]
+            if det.get("scores_asked") not in (None, det.get("scores")) else [])
+        note = "; ".join(notes)
         return ClipSummary(str(path), "ok", st["frames"], st["people"], st["detection_coverage"],
                            result.fps, time.perf_counter() - t0, note, 0,
                            tuple(p.name for p in written), timings,

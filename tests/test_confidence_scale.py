@@ -73,3 +73,31 @@ def test_default_keypoint_threshold_comes_from_the_backend_table():
         assert 0.0 <= entry["kp_threshold"] <= 1.0, name
     with pytest.raises(InputError, match="expected one of"):
         default_kp_threshold("nope")
+
+
+def _file(tmp_path, third):
+    kp = [[100 + 5 * j, 100 + 10 * j, third(j)] for j in range(17)]
+    anns = [{"image_id": f, "track_id": 0, "keypoints": [v for p in kp for v in p]} for f in range(5)]
+    p = tmp_path / "k.json"
+    p.write_text(json.dumps({"width": 640, "height": 480, "fps": 30, "annotations": anns}))
+    return p
+
+
+def test_keypoint_file_scores_above_one_are_refused_or_read_as_coco_visibility(tmp_path):
+    from sasmamba_cli.pipeline.keypoints_io import read_keypoints
+
+    # percent-like scores: not confidences; refused with the way out
+    with pytest.raises(InputError, match=r"scores up to 87 found.*--scores ones"):
+        read_keypoints(_file(tmp_path, lambda j: 87.0 if j else 40.0), kp_threshold=0.1)
+    # ... unless the user says what they are
+    ones = read_keypoints(_file(tmp_path, lambda j: 87.0 if j else 40.0), kp_threshold=0.1, scores="ones")
+    assert ones.scores == "ones"
+    # COCO visibility flags (2 visible, 1 hidden, 0 not labelled): labelled keypoints get confidence 1
+    vis = read_keypoints(_file(tmp_path, lambda j: (2, 1, 0)[j % 3]), kp_threshold=0.1)
+    kp = next(iter(vis.detections.values())).keypoints_px[0]
+    assert vis.scores == "coco-visibility"
+    np.testing.assert_array_equal(kp[:, 2], [(1.0, 1.0, 0.0)[j % 3] for j in range(17)])
+    # 0..1 scores stay as they are
+    raw = read_keypoints(_file(tmp_path, lambda j: 0.25 + 0.04 * j), kp_threshold=0.1)
+    assert raw.scores == "raw"
+    np.testing.assert_allclose(next(iter(raw.detections.values())).keypoints_px[0][:, 2], 0.25 + 0.04 * np.arange(17))

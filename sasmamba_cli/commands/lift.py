@@ -131,9 +131,11 @@ def lift(
         "mediapipe==0.10.18 absl-py flatbuffers \"protobuf>=4.25.3,<5\".")] = "yolo",
     scores: Annotated[str, typer.Option(
         "--scores", metavar="NAME", help="With --keypoints: what the file's per-keypoint scores mean, from "
-        "the table sasmamba_cli/data/keypoint_scores.json: raw (used as confidences, as YOLO's), "
-        "blazepose-visibility or ones (every given keypoint gets confidence 1: for scores that do not "
-        "measure position accuracy, e.g. BlazePose's visibility). Applied before --kp-threshold.")] = "raw",
+        "the table sasmamba_cli/data/keypoint_scores.json: raw (confidences in 0..1, as YOLO's; a file of "
+        "COCO visibility flags 0/1/2 is read as coco-visibility, other scores above 1 are refused), "
+        "blazepose-visibility, coco-visibility or ones (every given keypoint gets confidence 1: for scores "
+        "that do not measure position accuracy, e.g. BlazePose's visibility). Applied before "
+        "--kp-threshold.")] = "raw",
     upright: Annotated[bool, typer.Option(
         "--upright/--no-upright", help="Camera roll (a tilted phone, a camera mounted at an angle): lift "
         "each track with its 2D turned about the image centre so its median torso points up, then turn "

@@ -59,6 +59,7 @@ class KeypointSource:
     detections: dict[int, FrameDetections]
     track_ids: dict[int, np.ndarray] | None
     out_of_range: int = 0          # keypoints farther than OUT_OF_RANGE_MARGIN outside the image: made missing
+    scores: str = "raw"            # the keypoint_scores.json entry the file's scores were read with
 
 
 #: a keypoint more than this fraction of the image size beyond any image edge is not a plausible
@@ -289,10 +290,36 @@ def _from_coco_results(path: Path, data: list | dict) -> tuple[dict, list[dict]]
     return meta, entries
 
 
+#: a score above this under the 'raw' map is not a 0..1 confidence (float rounding aside)
+MAX_RAW_SCORE = 1.0 + 1e-6
+
+
+def _scores_entry(path: Path, per_frame: dict, scores: str) -> str:
+    """The score map to read the file with: ``scores``, except that a file read as ``raw`` whose
+    scores exceed 1 is refused, or read as ``coco-visibility`` when its scores are only COCO
+    visibility flags (1 and 2; 0 is missing anyway)."""
+    if scores != "raw":
+        return scores
+    top, flags = 0.0, True
+    for people in per_frame.values():
+        for kp, *_ in people:
+            v = kp[:, 2][np.isfinite(kp[:, 2]) & (kp[:, 2] > 0)]
+            if v.size:
+                top = max(top, float(v.max()))
+                flags = flags and bool(np.isin(v, (1.0, 2.0)).all())
+    if top <= MAX_RAW_SCORE:
+        return scores
+    if flags:
+        return "coco-visibility"
+    raise _bad(path, f"keypoint scores up to {top:.4g} found; --scores raw expects confidences in 0..1 "
+                     "(as YOLO-pose gives). If the third number is a visibility or a score on another scale, "
+                     "pass --scores ones (every given keypoint gets confidence 1), or rescale the scores to 0..1")
+
+
 def _detections(path: Path, entries: list[dict], width: float, height: float, kp_threshold: float,
-                scores: str) -> tuple[dict[int, FrameDetections], dict[int, np.ndarray] | None, int]:
+                scores: str) -> tuple[dict[int, FrameDetections], dict[int, np.ndarray] | None, int, str]:
     """Entries -> (frame -> detections, frame -> track ids or None, keypoints dropped as far
-    outside the image)."""
+    outside the image, the score map used: :func:`_scores_entry`)."""
     per_frame: dict[int, list] = defaultdict(list)
     out_of_range = 0
     has_ids = bool(entries) and all(e.get("track_id") is not None for e in entries)
@@ -313,6 +340,7 @@ def _detections(path: Path, entries: list[dict], width: float, height: float, kp
         score = e.get("score", 1.0)
         score = float(score) if isinstance(score, (int, float)) and math.isfinite(score) else 1.0
         per_frame[int(e["frame"])].append((kp, box, score, e.get("track_id")))
+    scores = _scores_entry(path, per_frame, scores)
     detections: dict[int, FrameDetections] = {}
     ids: dict[int, np.ndarray] = {}
     for f in sorted(per_frame):
@@ -325,7 +353,7 @@ def _detections(path: Path, entries: list[dict], width: float, height: float, kp
                                        kps, max(kp_threshold, 1e-12))
         if has_ids:
             ids[f] = np.array([int(p[3]) for p in people])
-    return detections, (ids if has_ids else None), out_of_range
+    return detections, (ids if has_ids else None), out_of_range, scores
 
 
 def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = None,
@@ -360,7 +388,7 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
     fps_v = fps or meta.get("fps")
     if not (isinstance(fps_v, (int, float)) and math.isfinite(fps_v) and fps_v > 0):
         raise _bad(path, f"frame rate unknown (found {fps_v!r}); pass --fps")
-    detections, ids, out_of_range = _detections(path, entries, width, height, kp_threshold, scores)
+    detections, ids, out_of_range, scores = _detections(path, entries, width, height, kp_threshold, scores)
     if not any((d.keypoints_px[..., 2] > 0).any() for d in detections.values()):
         extra = (f" ({out_of_range} keypoints lay more than {OUT_OF_RANGE_MARGIN:.0%} of the image size "
                  f"outside the {int(width)}x{int(height)} image and were dropped: check the coordinates' units "
@@ -369,4 +397,4 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
                             f"score > 0 for some joints, found none{extra}")
     frame_count = _frame_count(path, meta.get("frame_count"), entries)
     return KeypointSource(path, int(width), int(height), float(fps_v), frame_count, rotation, layout,
-                          detections, ids, out_of_range)
+                          detections, ids, out_of_range, scores)

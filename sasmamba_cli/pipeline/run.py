@@ -376,7 +376,8 @@ class LiftPipeline:
                  "detection_coverage": round(n_det / max(kps.frame_count, 1), 4),
                  "keypoints_out_of_range": kps.out_of_range}
         detector = {"name": "keypoint-file", "weights": None, "weights_sha256": None, "layout": kps.layout,
-                    "keypoint_threshold": s.kp_threshold, "keypoints": "coco17", "scores": s.scores}
+                    "keypoint_threshold": s.kp_threshold, "keypoints": "coco17", "scores": kps.scores,
+                    "scores_asked": s.scores}
         return self._finish(tracks, source, detector, stats, sw, edge_block)
 
     def _finish(self, tracks: list[Track], source: dict, detector: dict, stats: dict, sw: Stopwatch,
