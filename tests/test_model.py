@@ -276,3 +276,19 @@ def test_model_cpu_training_gradients_numba_match_torch_paths():
     for (k, p), q in zip(a.named_parameters(), b.parameters()):
         err = (p.grad - q.grad).abs().max().item()
         assert err <= 1e-3 * q.grad.abs().max().item() + 1e-7, f"{k}: max gradient difference {err:.3g}"
+
+
+def test_deform_conv_numba_backward_threads_split_gives_the_same_gradients():
+    """The compiled backward split over batch rows (each owns its rows' gradients) = one thread."""
+    if "numba" not in available_deform_impls():
+        pytest.skip("numba does not import here")
+    from sasmamba_models.scan import load_numba_kernels
+
+    nk = load_numba_kernels()
+    torch.manual_seed(3)
+    x, off = torch.randn(3, 8, 9, 17), torch.randn(3, 18, 9, 17) * 1.1
+    w, gout = torch.randn(8, 1, 3, 3), torch.randn(3, 8, 9, 17)
+    one = nk.deform_conv_depthwise_backward(x, off, w, gout, threads=1)
+    two = nk.deform_conv_depthwise_backward(x, off, w, gout, threads=2)
+    for a, b in zip(one, two):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
