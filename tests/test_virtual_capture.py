@@ -136,3 +136,34 @@ def test_bad_shapes_raise():
     h, c = _clip(T=5)
     with pytest.raises(ValueError, match="same shape"):
         virtual_capture(h, c[:4], np.random.default_rng(0))
+
+
+def test_face_keypoints_turned_away_get_the_detectors_low_scores():
+    """A head seen from the front keeps its face scores; seen from behind, the nose and eyes (and
+    the far ear) are flagged, and with back_face_p they get back_face_conf scores."""
+    from sasmamba_cli.training.virtual import VirtualConfig, face_turned_away
+
+    kp = np.zeros((2, 17, 3))
+    kp[:, :, 2] = 3.0                                   # a head 3 m in front of the camera
+    kp[:, 3] = [-0.08, 0.0, 3.02]                       # left ear, a little behind the head's centre
+    kp[:, 4] = [0.08, 0.0, 2.98]                        # right ear, a little in front
+    kp[0, 0] = kp[0, 1] = kp[0, 2] = [0.0, 0.0, 2.9]    # frame 0: nose and eyes toward the camera
+    kp[1, 0] = kp[1, 1] = kp[1, 2] = [0.0, 0.0, 3.1]    # frame 1: away from it
+    away = face_turned_away(kp)
+    assert away[:, :3].tolist() == [[False] * 3, [True] * 3]
+    assert away[:, 3].all() and not away[:, 4].any() and not away[:, 5:].any()
+
+    h, c = _clip(T=60)
+    base = virtual_capture(h, c, np.random.default_rng(5), VirtualConfig())
+    again = virtual_capture(h, c, np.random.default_rng(5), VirtualConfig(back_face_p=0.0))
+    np.testing.assert_array_equal(base.kp2d_px, again.kp2d_px)      # off: the old draws, to the bit
+    lo, hi = 0.6129, 0.6131                            # a band the error-driven scores all but never hit
+    seen = []
+    for seed in range(5, 13):                          # cameras all around: some see the face, some not
+        on = virtual_capture(h, c, np.random.default_rng(seed), VirtualConfig(back_face_p=1.0, back_face_conf=(lo, hi)))
+        face = on.coco2d_px[:, :5, 2]
+        low = np.abs(face - 0.613) < 4e-4             # (scores are stored to 3 decimals, float32)
+        # the eyes with the nose (but for an occlusion episode, which keeps its own scores)
+        assert not low[:, 1:3].any() if not low[:, 0].any() else low[low[:, 0], 1:3].mean() > 0.5
+        seen.append(low[:, 0].mean())
+    assert min(seen) < 0.5 < max(seen)

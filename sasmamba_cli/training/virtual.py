@@ -69,6 +69,11 @@ class VirtualConfig:
     conf_ones_p: float = 0.0                 # probability that a clip's detected joints all get conf 1
     kp_threshold: float = 0.0                # joints whose (remapped) confidence is below this are missing,
                                              # as `lift --kp-threshold` makes them (0: none dropped)
+    back_face_p: float = 0.0                 # share of clips where face keypoints turned away from the camera
+                                             # (the nose and eyes of a person seen from behind, the far ear)
+                                             # get a low confidence and a larger error, as YOLO-pose gives them
+                                             # (realval: face scores 0.13 / 0.41 / 0.97 at the 10/50/90th pct)
+    back_face_conf: tuple = (0.05, 0.5)      # their confidence (uniform)
     # a 2D error model fitted to real detections (training/error_model.py) instead of the
     # hand-set jitter / occlusion / swap model above: a bundled table's name or a JSON path
     error_model: str | None = None           # (its own swaps replace swap_p's)
@@ -199,9 +204,25 @@ def random_camera(points_m: np.ndarray, rng: np.random.Generator, cfg: VirtualCo
     return R, t, float(focal), principal, w, h
 
 
+def face_turned_away(coco_cam: np.ndarray) -> np.ndarray:
+    """``(T, 17)`` bool: face keypoints of camera-frame COCO-17 joints ``(T, 17, 3)`` (camera at the
+    origin) that face away from the camera: the nose and eyes when the nose points away from it
+    (seen from behind), each ear when it lies on the far side of the head."""
+    head = 0.5 * (coco_cam[:, 3] + coco_cam[:, 4])                           # between the ears
+    to_cam = -head / np.maximum(np.linalg.norm(head, axis=-1, keepdims=True), 1e-9)
+    away = np.zeros(coco_cam.shape[:2], bool)
+    front = ((coco_cam[:, 0] - head) * to_cam).sum(-1) < 0                   # the nose points away
+    away[:, 0] = away[:, 1] = away[:, 2] = front
+    for j in (3, 4):
+        away[:, j] = ((coco_cam[:, j] - head) * to_cam).sum(-1) < 0
+    return away
+
+
 def detector_noise(coco_px: np.ndarray, width: int, height: int, rng: np.random.Generator,
-                   cfg: VirtualConfig) -> np.ndarray:
-    """Clean COCO pixels ``(T, 17, 2)`` -> noisy detections ``(T, 17, 3)`` (x, y, conf)."""
+                   cfg: VirtualConfig, turned_away: np.ndarray | None = None) -> np.ndarray:
+    """Clean COCO pixels ``(T, 17, 2)`` -> noisy detections ``(T, 17, 3)`` (x, y, conf).
+    ``turned_away (T, 17)``: face keypoints facing away from the camera (:func:`face_turned_away`),
+    used in ``cfg.back_face_p`` of the clips (hand-set noise model only)."""
     T, J, _ = coco_px.shape
     if cfg.error_model and cfg.error_model_p > 0 and (cfg.error_model_p >= 1.0 or rng.random() < cfg.error_model_p):
         det = sample_detections(coco_px, rng, load_error_model(cfg.error_model),
@@ -230,10 +251,16 @@ def detector_noise(coco_px: np.ndarray, width: int, height: int, rng: np.random.
         hit = (tt >= starts) & (tt < starts + lens)                          # (T, n_ep)
         np.logical_or.at(occluded.T, js, hit.T)
     err = err + occluded[..., None] * rng.normal(0, 3 * cfg.jitter_frac, (T, J, 2))
+    hidden = None
+    if cfg.back_face_p > 0 and turned_away is not None and rng.random() < cfg.back_face_p:
+        hidden = turned_away & ~occluded
+        err = err + hidden[..., None] * rng.normal(0, 2 * cfg.jitter_frac, (T, J, 2))
     xy = coco_px + err * size
     e = np.linalg.norm(err, axis=-1) / (cfg.jitter_frac * joint_noise)        # ~ chi, 1 = typical
     conf = 1 / (1 + np.exp(-(2.5 - 0.6 * e + rng.normal(0, 0.5, (T, J)))))
     conf = np.where(occluded, rng.uniform(0.05, 0.35, (T, J)), conf)
+    if hidden is not None:
+        conf = np.where(hidden, rng.uniform(*cfg.back_face_conf, (T, J)), conf)
     missing = occluded & (rng.random((T, J)) < cfg.missing_p)
     return _finish(xy, conf, missing, width, height, rng, cfg, swap=True)
 
@@ -285,7 +312,8 @@ def virtual_capture(h36m_mm: np.ndarray, coco_mm: np.ndarray, rng: np.random.Gen
     R, t, focal, principal, w, h = random_camera(np.concatenate([h36m, coco], 1), rng, cfg)
     h_cam = h36m @ R.T + t
     c_cam = coco @ R.T + t
-    coco_det = detector_noise(project(c_cam, focal, principal), w, h, rng, cfg)
+    coco_det = detector_noise(project(c_cam, focal, principal), w, h, rng, cfg,
+                              face_turned_away(c_cam) if cfg.back_face_p > 0 else None)
     kp = coco_to_h36m(coco_det)
     return VirtualSample(kp.astype(np.float32), coco_det.astype(np.float32), w, h,
                          h_cam.astype(np.float32), focal, principal, R, t)
