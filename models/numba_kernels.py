@@ -435,6 +435,17 @@ def bidirectional_scan(u: torch.Tensor, dlow: torch.Tensor, BC: torch.Tensor, Wd
     return out
 
 
+@numba.njit(fastmath=True, nogil=True, inline="always", error_model="numpy")
+def _tap(off, bi, hh, ww, p, k, half):  # pragma: no cover - compiled
+    """Tap ``p`` of output cell ``(hh, ww)``: its displaced position's top-left grid cell ``(y0,
+    x0)`` and bilinear fractions ``(ly, lx)``."""
+    py = hh + (p // k - half) + off[bi, 2 * p, hh, ww]
+    px = ww + (p % k - half) + off[bi, 2 * p + 1, hh, ww]
+    y0 = int(math.floor(py))
+    x0 = int(math.floor(px))
+    return y0, x0, py - y0, px - x0
+
+
 @numba.njit(fastmath=True, nogil=True, cache=True, error_model="numpy")
 def _deform_rows(xcl, off, wt, bias, out, r0, r1):  # pragma: no cover - compiled
     """Output cells ``r0 .. r1`` of the flattened ``(B * H * W)`` grid. ``xcl (B, H, W, C)``
@@ -455,12 +466,7 @@ def _deform_rows(xcl, off, wt, bias, out, r0, r1):  # pragma: no cover - compile
         for c in range(ch):
             acc[c] = bias[c]
         for p in range(taps):
-            py = hh + (p // k - half) + off[bi, 2 * p, hh, ww]
-            px = ww + (p % k - half) + off[bi, 2 * p + 1, hh, ww]
-            y0 = int(math.floor(py))
-            x0 = int(math.floor(px))
-            ly = py - y0
-            lx = px - x0
+            y0, x0, ly, lx = _tap(off, bi, hh, ww, p, k, half)
             wrow = wt[p]
             for corner in range(4):
                 yy = y0 + corner // 2
@@ -475,6 +481,15 @@ def _deform_rows(xcl, off, wt, bias, out, r0, r1):  # pragma: no cover - compile
                     acc[c] += np.float32(cw) * wrow[c] * src[c]
 
 
+def _deform_inputs(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor) -> tuple:
+    """The kernels' layouts (fp32 numpy): ``xcl (B, H, W, C)`` channels-last, ``off (B, 2k^2,
+    H, W)``, ``wt (k^2, C)``."""
+    ch = x.shape[1]
+    return (x.detach().float().permute(0, 2, 3, 1).contiguous().numpy(),
+            offset.detach().float().contiguous().numpy(),
+            weight.detach().float().reshape(ch, -1).t().contiguous().numpy())
+
+
 def deform_conv_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
                           bias: torch.Tensor | None, threads: int = 1) -> torch.Tensor:
     """Depthwise deformable k x k convolution, stride 1, 'same' padding, zeros outside (as
@@ -482,9 +497,7 @@ def deform_conv_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch.T
     ``weight (C, 1, k, k)``, ``bias (C,)`` or None. Returns ``(B, C, H, W)`` float32 (a
     channels-last tensor viewed as ``(B, C, H, W)``)."""
     b, ch, height, width = x.shape
-    xcl = x.detach().float().permute(0, 2, 3, 1).contiguous().numpy()
-    off = offset.detach().float().contiguous().numpy()
-    wt = weight.detach().float().reshape(ch, -1).t().contiguous().numpy()
+    xcl, off, wt = _deform_inputs(x, offset, weight)
     bs = (torch.zeros(ch) if bias is None else bias.detach().float()).contiguous().numpy()
     out = np.empty((b, height, width, ch), np.float32)
     rows = b * height * width
@@ -511,12 +524,9 @@ def _deform_bwd_rows(xcl, off, wt, gout, gx, goff, gwt, r0, r1):  # pragma: no c
             for ww in range(width):
                 g = gout[bi, hh, ww]
                 for p in range(taps):
-                    py = hh + (p // k - half) + off[bi, 2 * p, hh, ww]
-                    px = ww + (p % k - half) + off[bi, 2 * p + 1, hh, ww]
-                    y0 = int(math.floor(py))
-                    x0 = int(math.floor(px))
-                    ly = np.float32(py - y0)
-                    lx = np.float32(px - x0)
+                    y0, x0, ly, lx = _tap(off, bi, hh, ww, p, k, half)
+                    ly = np.float32(ly)
+                    lx = np.float32(lx)
                     wrow = wt[p]
                     grow = gwt[bi, p]
                     for c in range(ch):
@@ -551,9 +561,7 @@ def deform_conv_depthwise_backward(x: torch.Tensor, offset: torch.Tensor, weight
     (C,))`` of :func:`deform_conv_depthwise` for the incoming gradient ``gout (B, C, H, W)``."""
     b, ch, height, width = x.shape
     taps = weight.shape[-1] * weight.shape[-2]
-    xcl = x.detach().float().permute(0, 2, 3, 1).contiguous().numpy()
-    off = offset.detach().float().contiguous().numpy()
-    wt = weight.detach().float().reshape(ch, -1).t().contiguous().numpy()
+    xcl, off, wt = _deform_inputs(x, offset, weight)
     gcl = gout.detach().float().permute(0, 2, 3, 1).contiguous()
     gx = torch.zeros((b, height, width, ch))
     goff = torch.empty(off.shape)
