@@ -19,7 +19,11 @@ The module default ``auto`` runs ``numba`` for fp32 CPU inference and training w
 imports, else ``grid_sample`` (a training step of preset ``s`` at 81 frames: 10 calls of ~115 ms
 fwd + bwd with ``grid_sample``, ~22 ms with ``numba``). The two differ only where a tap lands
 exactly on a grid line, where the offset's gradient is one-sided and float rounding of
-``grid_sample``'s normalised grid may pick the other side.
+``grid_sample``'s normalised grid may pick the other side (the compiled backward takes the
+forward difference there, as ``torchvision.ops.deform_conv2d`` does: at the zero-initialised
+offsets of a fresh model, CPU and CUDA training take different, equally valid, first steps). The
+compiled backward is once differentiable (``create_graph=True`` raises); non-finite offsets take
+the ``grid_sample`` path, which propagates them (the compiled kernels would skip such taps).
 """
 from __future__ import annotations
 
@@ -63,6 +67,8 @@ def deform_conv2d_depthwise(x, offset, weight, bias=None, impl: str = "grid_samp
         if fn is None:
             raise RuntimeError("deform impl 'torchvision' requested but torchvision.ops does not import")
         return fn(x, offset, weight, bias, padding=(k // 2, k // 2))
+    if impl == "numba" and not bool(torch.isfinite(offset).all()):
+        impl = "grid_sample"              # NaN / inf offsets: propagate them, as grid_sample does
     if impl == "numba":
         from .scan import load_numba_kernels
 

@@ -252,7 +252,8 @@ def _scan_bwd_rows(u, dt, a2, A, Bt, Ct, hk, kstep, dy, gu, gdt, gA, gB, gC, r0,
                 for k in range(n):
                     h[k] = h0[k]
                     hbuf[0, k] = h0[k]
-                for t in range(s0, s1):                  # the stretch's states, as the forward made them
+                for t in range(s0, s1):                  # the stretch's states, the forward's arithmetic
+                                                         # (equal to rounding: fastmath may contract it differently)
                     dtt = dt[bi, c, t]
                     x = dtt * u[bi, c, t]
                     Brow = Bt[bi, gi, t]
@@ -310,20 +311,20 @@ def numba_scan_train(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: tor
     hk = torch.empty((b, d, -(-length // CKPT_STEPS), n)).numpy()
     y = np.empty((b, d, length), np.float32)
     _over_rows(_scan_fwd_rows, (un, dtn, a2, Bt, Ct, hk, CKPT_STEPS, y), b * d, threads)
-    return torch.from_numpy(y), (un, dtn, a2, Af, Bt, Ct, hk)
+    return torch.from_numpy(y), (un, dtn, a2, Af, Bt, Ct, hk, CKPT_STEPS)
 
 
 def numba_scan_backward(saved: tuple, dy: torch.Tensor, threads: int = 1) -> tuple[torch.Tensor, ...]:
     """Gradients ``(g_u, g_dt, g_A, g_B, g_C)`` of :func:`numba_scan_train`'s output, in its input
     layouts, for the incoming gradient ``dy (B, D, L)``."""
-    un, dtn, a2, Af, Bt, Ct, hk = saved
+    un, dtn, a2, Af, Bt, Ct, hk, kstep = saved          # the stretch length the forward kept states at
     b, d, length = un.shape
     g, n = Bt.shape[1], a2.shape[1]
     dyn = dy.detach().float().contiguous().numpy()
     gu, gdt = torch.empty(un.shape).numpy(), torch.empty(un.shape).numpy()      # torch: see numba_scan_train
     gA = np.empty((b, d, n), np.float32)
     gB, gC = torch.empty((b, g, length, n)).numpy(), torch.empty((b, g, length, n)).numpy()
-    _over_rows(_scan_bwd_rows, (un, dtn, a2, Af, Bt, Ct, hk, CKPT_STEPS, dyn, gu, gdt, gA, gB, gC), b * g, threads)
+    _over_rows(_scan_bwd_rows, (un, dtn, a2, Af, Bt, Ct, hk, kstep, dyn, gu, gdt, gA, gB, gC), b * g, threads)
     return (torch.from_numpy(gu), torch.from_numpy(gdt), torch.from_numpy(gA.sum(0)),
             torch.from_numpy(gB).transpose(2, 3), torch.from_numpy(gC).transpose(2, 3))
 

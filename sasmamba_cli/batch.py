@@ -309,7 +309,9 @@ def process_clip(pipeline: LiftPipeline, path: Path, out_dir: Path, stem: str, *
         det = result.header.get("detector") or {}
         notes = ([f"{far} keypoints far outside the image were treated as missing"] if far else []) + (
             [f"scores read as {det['scores']} (--scores {det['scores_asked']} asked)"]
-            if det.get("scores_asked") not in (None, det.get("scores")) else [])
+            if det.get("scores_asked") not in (None, det.get("scores")) else []) + (
+            [f"{st['keypoint_scores_clipped']} scores a little above 1 clipped to 1"]
+            if st.get("keypoint_scores_clipped") else [])
         note = "; ".join(notes)
         return ClipSummary(str(path), "ok", st["frames"], st["people"], st["detection_coverage"],
                            result.fps, time.perf_counter() - t0, note, 0,

@@ -87,7 +87,7 @@ def test_keypoint_file_scores_above_one_are_refused_or_read_as_coco_visibility(t
     from sasmamba_cli.pipeline.keypoints_io import read_keypoints
 
     # percent-like scores: not confidences; refused with the way out
-    with pytest.raises(InputError, match=r"scores up to 87 found.*--scores ones"):
+    with pytest.raises(InputError, match=r"85 keypoint scores above 1.2 \(up to 87; the first in frame 0\).*--scores ones"):
         read_keypoints(_file(tmp_path, lambda j: 87.0 if j else 40.0), kp_threshold=0.1)
     # ... unless the user says what they are
     ones = read_keypoints(_file(tmp_path, lambda j: 87.0 if j else 40.0), kp_threshold=0.1, scores="ones")
@@ -101,3 +101,13 @@ def test_keypoint_file_scores_above_one_are_refused_or_read_as_coco_visibility(t
     raw = read_keypoints(_file(tmp_path, lambda j: 0.25 + 0.04 * j), kp_threshold=0.1)
     assert raw.scores == "raw"
     np.testing.assert_allclose(next(iter(raw.detections.values())).keypoints_px[0][:, 2], 0.25 + 0.04 * np.arange(17))
+
+
+def test_keypoint_file_scores_a_little_above_one_are_clipped(tmp_path):
+    """Heatmap-based detectors overshoot 1 a little: such scores are confidences, clipped to 1."""
+    from sasmamba_cli.pipeline.keypoints_io import read_keypoints
+
+    k = read_keypoints(_file(tmp_path, lambda j: 1.08 if j < 4 else 0.9), kp_threshold=0.1)
+    conf = next(iter(k.detections.values())).keypoints_px[0][:, 2]
+    assert k.scores == "raw" and k.scores_clipped == 4 * 5                  # 4 joints x 5 frames
+    np.testing.assert_allclose(conf, [1.0] * 4 + [0.9] * 13)

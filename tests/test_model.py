@@ -292,3 +292,13 @@ def test_deform_conv_numba_backward_threads_split_gives_the_same_gradients():
     two = nk.deform_conv_depthwise_backward(x, off, w, gout, threads=2)
     for a, b in zip(one, two):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_deform_conv_non_finite_offsets_propagate_as_grid_sample_does():
+    if "numba" not in available_deform_impls():
+        pytest.skip("numba does not import here")
+    x, off, w = torch.randn(1, 4, 5, 17), torch.zeros(1, 18, 5, 17), torch.randn(4, 1, 3, 3)
+    off[0, 0, 2, 3] = float("nan")
+    with torch.no_grad():
+        y = deform_conv2d_depthwise(x, off, w, impl="numba")
+    assert torch.isnan(y[0, :, 2, 3]).all() and torch.isfinite(y[0, :, 0, 0]).all()

@@ -145,13 +145,16 @@ def test_face_keypoints_turned_away_get_the_detectors_low_scores():
 
     kp = np.zeros((2, 17, 3))
     kp[:, :, 2] = 3.0                                   # a head 3 m in front of the camera
-    kp[:, 3] = [-0.08, 0.0, 3.02]                       # left ear, a little behind the head's centre
-    kp[:, 4] = [0.08, 0.0, 2.98]                        # right ear, a little in front
+    kp[:, 3] = [-0.08, 0.0, 3.06]                       # left ear, well behind the head's centre
+    kp[:, 4] = [0.08, 0.0, 2.94]                        # right ear, in front
     kp[0, 0] = kp[0, 1] = kp[0, 2] = [0.0, 0.0, 2.9]    # frame 0: nose and eyes toward the camera
     kp[1, 0] = kp[1, 1] = kp[1, 2] = [0.0, 0.0, 3.1]    # frame 1: away from it
     away = face_turned_away(kp)
     assert away[:, :3].tolist() == [[False] * 3, [True] * 3]
     assert away[:, 3].all() and not away[:, 4].any() and not away[:, 5:].any()
+    kp[:, 3, 2] = kp[:, 4, 2] = 3.0                     # a face in profile: both ears count as seen
+    kp[:, 3, 2] += 0.01
+    assert not face_turned_away(kp)[:, 3:5].any()
 
     h, c = _clip(T=60)
     base = virtual_capture(h, c, np.random.default_rng(5), VirtualConfig())

@@ -60,6 +60,7 @@ class KeypointSource:
     track_ids: dict[int, np.ndarray] | None
     out_of_range: int = 0          # keypoints farther than OUT_OF_RANGE_MARGIN outside the image: made missing
     scores: str = "raw"            # the keypoint_scores.json entry the file's scores were read with
+    scores_clipped: int = 0        # 'raw' scores a little above 1 (heatmap detectors), clipped to 1
 
 
 #: a keypoint more than this fraction of the image size beyond any image edge is not a plausible
@@ -290,36 +291,44 @@ def _from_coco_results(path: Path, data: list | dict) -> tuple[dict, list[dict]]
     return meta, entries
 
 
-#: a score above this under the 'raw' map is not a 0..1 confidence (float rounding aside)
-MAX_RAW_SCORE = 1.0 + 1e-6
+#: a 'raw' score up to this is a 0..1 confidence that overshoots (heatmap-based detectors give
+#: up to ~1.1) and is clipped to 1; above it the scores are on another scale
+MAX_RAW_SCORE = 1.2
+#: changes when the way a keypoint file is read changes (resume re-lifts results read otherwise)
+READ_RULES = 2                     # 2: scores above 1 refused / clipped / read as COCO visibility flags
 
 
 def _scores_entry(path: Path, per_frame: dict, scores: str) -> str:
-    """The score map to read the file with: ``scores``, except that a file read as ``raw`` whose
-    scores exceed 1 is refused, or read as ``coco-visibility`` when its scores are only COCO
-    visibility flags (1 and 2; 0 is missing anyway)."""
+    """The score map to read the file with: ``scores``, except that a file read as ``raw`` with
+    scores above ``MAX_RAW_SCORE`` is refused, or read as ``coco-visibility`` when its scores are
+    only COCO visibility flags (1 and 2; 0 is missing anyway). Scores in (1, MAX_RAW_SCORE] are
+    clipped to 1 by the caller."""
     if scores != "raw":
         return scores
-    top, flags = 0.0, True
-    for people in per_frame.values():
-        for kp, *_ in people:
+    top, flags, above, first = 0.0, True, 0, None
+    for f in sorted(per_frame):
+        for kp, *_ in per_frame[f]:
             v = kp[:, 2][np.isfinite(kp[:, 2]) & (kp[:, 2] > 0)]
             if v.size:
                 top = max(top, float(v.max()))
                 flags = flags and bool(np.isin(v, (1.0, 2.0)).all())
+                n = int((v > MAX_RAW_SCORE).sum())
+                above += n
+                first = f if first is None and n else first
     if top <= MAX_RAW_SCORE:
         return scores
     if flags:
         return "coco-visibility"
-    raise _bad(path, f"keypoint scores up to {top:.4g} found; --scores raw expects confidences in 0..1 "
-                     "(as YOLO-pose gives). If the third number is a visibility or a score on another scale, "
-                     "pass --scores ones (every given keypoint gets confidence 1), or rescale the scores to 0..1")
+    raise _bad(path, f"{above} keypoint scores above {MAX_RAW_SCORE:g} (up to {top:.6g}; the first in frame {first}); "
+                     "--scores raw expects confidences in 0..1 (as YOLO-pose gives). If the third number is a "
+                     "visibility or a score on another scale, pass --scores ones (every given keypoint gets "
+                     "confidence 1) or --scores coco-visibility, or rescale the scores to 0..1")
 
 
 def _detections(path: Path, entries: list[dict], width: float, height: float, kp_threshold: float,
-                scores: str) -> tuple[dict[int, FrameDetections], dict[int, np.ndarray] | None, int, str]:
+                scores: str) -> tuple[dict[int, FrameDetections], dict[int, np.ndarray] | None, int, str, int]:
     """Entries -> (frame -> detections, frame -> track ids or None, keypoints dropped as far
-    outside the image, the score map used: :func:`_scores_entry`)."""
+    outside the image, the score map used (:func:`_scores_entry`), scores clipped to 1)."""
     per_frame: dict[int, list] = defaultdict(list)
     out_of_range = 0
     has_ids = bool(entries) and all(e.get("track_id") is not None for e in entries)
@@ -343,17 +352,22 @@ def _detections(path: Path, entries: list[dict], width: float, height: float, kp
     scores = _scores_entry(path, per_frame, scores)
     detections: dict[int, FrameDetections] = {}
     ids: dict[int, np.ndarray] = {}
+    clipped = 0
     for f in sorted(per_frame):
         people = [p for p in per_frame[f] if np.all(np.isfinite(p[1]))]
         if not people:
             continue
         kps = np.stack([p[0] for p in people])
         kps[..., 2] = map_scores(kps[..., 2], scores)               # the backend's score -> confidence
+        over = kps[..., 2] > 1.0                                     # only 'raw' up to MAX_RAW_SCORE gets here
+        if over.any():
+            clipped += int(over.sum())
+            kps[..., 2] = np.minimum(kps[..., 2], 1.0)
         detections[f] = mask_keypoints(np.stack([p[1] for p in people]), np.array([p[2] for p in people]),
                                        kps, max(kp_threshold, 1e-12))
         if has_ids:
             ids[f] = np.array([int(p[3]) for p in people])
-    return detections, (ids if has_ids else None), out_of_range, scores
+    return detections, (ids if has_ids else None), out_of_range, scores, clipped
 
 
 def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = None,
@@ -388,7 +402,7 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
     fps_v = fps or meta.get("fps")
     if not (isinstance(fps_v, (int, float)) and math.isfinite(fps_v) and fps_v > 0):
         raise _bad(path, f"frame rate unknown (found {fps_v!r}); pass --fps")
-    detections, ids, out_of_range, scores = _detections(path, entries, width, height, kp_threshold, scores)
+    detections, ids, out_of_range, scores, clipped = _detections(path, entries, width, height, kp_threshold, scores)
     if not any((d.keypoints_px[..., 2] > 0).any() for d in detections.values()):
         extra = (f" ({out_of_range} keypoints lay more than {OUT_OF_RANGE_MARGIN:.0%} of the image size "
                  f"outside the {int(width)}x{int(height)} image and were dropped: check the coordinates' units "
@@ -397,4 +411,4 @@ def read_keypoints(path: str | Path, *, image_size: tuple[int, int] | None = Non
                             f"score > 0 for some joints, found none{extra}")
     frame_count = _frame_count(path, meta.get("frame_count"), entries)
     return KeypointSource(path, int(width), int(height), float(fps_v), frame_count, rotation, layout,
-                          detections, ids, out_of_range, scores)
+                          detections, ids, out_of_range, scores, clipped)

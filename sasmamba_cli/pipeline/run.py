@@ -288,6 +288,9 @@ class LiftPipeline:
         blob = {"settings": s, "schema_version": SCHEMA_VERSION, "sasmamba": __version__,
                 "lifter_sha256": self.lifter.metadata.get("weights_sha256"),
                 "detector_sha256": None if keypoints_mode else self.detector_weights.sha256}
+        if keypoints_mode:                  # how a keypoint file is read changed without a new setting
+            from .keypoints_io import READ_RULES
+            blob["keypoint_read_rules"] = READ_RULES
         return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     # --- stages -------------------------------------------------------------------------
@@ -374,7 +377,7 @@ class LiftPipeline:
                   "fingerprint": source_fingerprint(Path(path))}
         stats = {"frames": kps.frame_count, "frames_with_detection": n_det,
                  "detection_coverage": round(n_det / max(kps.frame_count, 1), 4),
-                 "keypoints_out_of_range": kps.out_of_range}
+                 "keypoints_out_of_range": kps.out_of_range, "keypoint_scores_clipped": kps.scores_clipped}
         detector = {"name": "keypoint-file", "weights": None, "weights_sha256": None, "layout": kps.layout,
                     "keypoint_threshold": s.kp_threshold, "keypoints": "coco17", "scores": kps.scores,
                     "scores_asked": s.scores}

@@ -101,8 +101,10 @@ def _runs(mask: np.ndarray, lengths: list[int] | None = None) -> list[int]:
     ``lengths``: the frames of each sequence concatenated along axis 0 (they sum to T); a run
     never continues from one sequence into the next."""
     m = np.asarray(mask, bool).reshape(len(mask), -1)
+    if lengths is not None and int(np.sum(lengths)) != len(m):
+        raise ValueError(f"_runs: sequence lengths sum to {int(np.sum(lengths))}, expected {len(m)} frames")
     out = []
-    for piece in np.split(m, np.cumsum(lengths)[:-1]) if lengths else [m]:
+    for piece in np.split(m, np.cumsum(lengths)[:-1]) if lengths is not None else [m]:
         for col in piece.T:
             d = np.diff(np.concatenate([[0], col.astype(np.int8), [0]]))
             out += list(np.flatnonzero(d == -1) - np.flatnonzero(d == 1))

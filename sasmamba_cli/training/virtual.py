@@ -204,17 +204,29 @@ def random_camera(points_m: np.ndarray, rng: np.random.Generator, cfg: VirtualCo
     return R, t, float(focal), principal, w, h
 
 
-def face_turned_away(coco_cam: np.ndarray) -> np.ndarray:
+#: a face keypoint counts as turned away when its direction from the head's centre points away
+#: from the camera by more than this (a face seen in profile keeps its nose and both ears)
+FACE_AWAY_DEG = 25.0
+
+
+def face_turned_away(coco_cam: np.ndarray, margin_deg: float = FACE_AWAY_DEG) -> np.ndarray:
     """``(T, 17)`` bool: face keypoints of camera-frame COCO-17 joints ``(T, 17, 3)`` (camera at the
     origin) that face away from the camera: the nose and eyes when the nose points away from it
-    (seen from behind), each ear when it lies on the far side of the head."""
+    (seen from behind), each ear when it lies on the far side of the head; "away" = more than
+    ``margin_deg`` beyond the plane facing the camera."""
     head = 0.5 * (coco_cam[:, 3] + coco_cam[:, 4])                           # between the ears
     to_cam = -head / np.maximum(np.linalg.norm(head, axis=-1, keepdims=True), 1e-9)
+    limit = -np.sin(np.deg2rad(margin_deg))
+
+    def away_from_camera(j: int) -> np.ndarray:
+        v = coco_cam[:, j] - head
+        return (v * to_cam).sum(-1) < limit * np.linalg.norm(v, axis=-1)
+
     away = np.zeros(coco_cam.shape[:2], bool)
-    front = ((coco_cam[:, 0] - head) * to_cam).sum(-1) < 0                   # the nose points away
-    away[:, 0] = away[:, 1] = away[:, 2] = front
+    nose_away = away_from_camera(0)
+    away[:, 0] = away[:, 1] = away[:, 2] = nose_away
     for j in (3, 4):
-        away[:, j] = ((coco_cam[:, j] - head) * to_cam).sum(-1) < 0
+        away[:, j] = away_from_camera(j)
     return away
 
 
