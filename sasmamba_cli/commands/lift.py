@@ -132,7 +132,7 @@ def lift(
     scores: Annotated[str, typer.Option(
         "--scores", metavar="NAME", help="With --keypoints: what the file's per-keypoint scores mean, from "
         "the table sasmamba_cli/data/keypoint_scores.json: raw (confidences in 0..1, as YOLO's; a file of "
-        "COCO visibility flags 0/1/2 is read as coco-visibility, other scores above 1 are refused), "
+        "COCO visibility flags 0/1/2 is read as coco-visibility; scores up to 1.2 are clipped to 1, higher ones refused), "
         "blazepose-visibility, coco-visibility or ones (every given keypoint gets confidence 1: for scores "
         "that do not measure position accuracy, e.g. BlazePose's visibility). Applied before "
         "--kp-threshold.")] = "raw",
