@@ -437,6 +437,15 @@ def bidirectional_scan(u: torch.Tensor, dlow: torch.Tensor, BC: torch.Tensor, Wd
 
 
 @numba.njit(fastmath=True, nogil=True, inline="always", error_model="numpy")
+def _grid(xcl, wt):  # pragma: no cover - compiled
+    """``(height, width, channels, taps, k, k // 2)`` of a channels-last input and its ``(k^2, C)``
+    tap weights."""
+    taps = wt.shape[0]
+    k = int(round(math.sqrt(taps)))
+    return xcl.shape[1], xcl.shape[2], xcl.shape[3], taps, k, k // 2
+
+
+@numba.njit(fastmath=True, nogil=True, inline="always", error_model="numpy")
 def _tap(off, bi, hh, ww, p, k, half):  # pragma: no cover - compiled
     """Tap ``p`` of output cell ``(hh, ww)``: its displaced position's top-left grid cell ``(y0,
     x0)`` and bilinear fractions ``(ly, lx)``."""
@@ -452,12 +461,7 @@ def _deform_rows(xcl, off, wt, bias, out, r0, r1):  # pragma: no cover - compile
     """Output cells ``r0 .. r1`` of the flattened ``(B * H * W)`` grid. ``xcl (B, H, W, C)``
     channels-last input; ``off (B, 2 k^2, H, W)`` (tap ``p``: frame offset ``2p``, joint offset
     ``2p + 1``); ``wt (k^2, C)``; ``bias (C,)``; ``out (B, H, W, C)``."""
-    height = xcl.shape[1]
-    width = xcl.shape[2]
-    ch = xcl.shape[3]
-    taps = wt.shape[0]
-    k = int(round(math.sqrt(taps)))
-    half = k // 2
+    height, width, ch, taps, k, half = _grid(xcl, wt)
     for r in range(r0, r1):
         bi = r // (height * width)
         rem = r - bi * height * width
@@ -513,12 +517,7 @@ def _deform_bwd_rows(xcl, off, wt, gout, gx, goff, gwt, r0, r1):  # pragma: no c
     W, C)`` channels-last; ``gx (B, H, W, C)`` and ``gwt (B, k^2, C)`` zeroed by the caller
     (accumulated), ``goff (B, 2 k^2, H, W)`` written. A corner with a zero bilinear weight still
     carries the offset's gradient (the slope of the interpolation), as ``grid_sample``'s does."""
-    height = xcl.shape[1]
-    width = xcl.shape[2]
-    ch = xcl.shape[3]
-    taps = wt.shape[0]
-    k = int(round(math.sqrt(taps)))
-    half = k // 2
+    height, width, ch, taps, k, half = _grid(xcl, wt)
     gw = np.empty(ch, np.float32)
     for bi in range(r0, r1):
         for hh in range(height):
