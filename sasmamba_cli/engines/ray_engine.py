@@ -89,9 +89,13 @@ class LiftWorker:
         from ..batch import process_clip
 
         flag = os.environ.get(KILL_ONCE_ENV)
-        if flag and Path(flag).exists():
-            Path(flag).unlink()
-            os._exit(137)
+        if flag:                          # fault injection: the one worker that removes the flag dies
+            try:                          # (two workers may see it at once: only the unlink is atomic)
+                os.unlink(flag)
+            except FileNotFoundError:
+                pass
+            else:
+                os._exit(137)
         torch.set_num_threads(self.threads)          # ultralytics may have changed it
         p, out = Path(path), Path(out_dir)
         node = socket.gethostname()
