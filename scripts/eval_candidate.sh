@@ -13,7 +13,7 @@ W=$1
 OUTDIR=$2
 THREADS=${3:-2}
 mkdir -p "$OUTDIR"
-export YOLO_CONFIG_DIR=${YOLO_CONFIG_DIR:-/tmp/yolocfg}
+export YOLO_CONFIG_DIR=${YOLO_CONFIG_DIR:-out/yolo_config}   # ultralytics' settings (out/ is git-ignored)
 python benchmarks/realval.py --work work_data/realval_v4 --sections main roll conf --weights "$W" \
     --json "$OUTDIR/realval.json" --markdown "$OUTDIR/realval.md"
 sasmamba eval work_data/mocap_all.npz --weights "$W" --max-frames-per-clip 81 --threads "$THREADS" \
